@@ -1,0 +1,104 @@
+"""One patient's case: arterial (AP) and portal-venous (VP) phase on one grid, and its label map.
+
+The AP grid is the reference. A VP on another grid is resampled onto it (linear interpolation, air
+outside); this aligns the scanner geometry only and does not register breathing motion between phases.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import ImageError
+from .checks import check_ct, describe_extent, overlap_fraction, same_grid
+from .images import read_image
+from .labels import check_label, read_label
+
+# Value given to VP voxels that fall outside the VP scan after resampling (air).
+OUTSIDE_HU = -1024.0
+# Warn when the VP covers less than this fraction of the AP volume.
+MIN_COVERED_FRACTION = 0.9
+
+ImageSource = str | Path | sitk.Image
+
+
+@dataclass
+class Case:
+    """AP and VP as float32 HU on the AP grid, the label map (UInt8 0/1/2 on the AP grid, or None), and
+    ``alignment``: same_grid, vp_resampled, overlap_fraction, origin_offset_mm, spacing_ap, spacing_vp."""
+
+    ap: sitk.Image
+    vp: sitk.Image
+    label: sitk.Image | None = None
+    alignment: dict = field(default_factory=dict)
+
+
+def load_case(ap: ImageSource | None, vp: ImageSource | None, mask: ImageSource | None = None) -> Case:
+    """Load both phases (paths or SimpleITK images) and an optional mask onto the AP grid.
+
+    Raises ImageError when a phase is missing or the phases do not overlap in space, MaskError for a
+    bad mask. For single-phase data pass the same series as AP and VP.
+    """
+    if ap is None or vp is None:
+        missing = "arterial (AP)" if ap is None else "portal-venous (VP)"
+        raise ImageError(
+            f"the {missing} phase is missing: both phases are needed (for single-phase data pass the same series as AP and VP)"
+        )
+    ap_image = _as_ct(ap, "AP")
+    # Single-phase data comes as the same source twice: read it once.
+    vp_image = sitk.Image(ap_image) if _same_source(ap, vp) else _as_ct(vp, "VP")
+    alignment = _alignment(ap_image, vp_image)
+    if not alignment["same_grid"]:
+        if alignment["overlap_fraction"] == 0.0:
+            raise ImageError(
+                f"AP and VP do not overlap in space: AP spans {describe_extent(ap_image)}, VP spans "
+                f"{describe_extent(vp_image)}; pass two phases of the same patient and study"
+            )
+        if alignment["overlap_fraction"] < MIN_COVERED_FRACTION:
+            warnings.warn(
+                f"VP covers only {100 * alignment['overlap_fraction']:.0f}% of the AP volume; the rest is set to {OUTSIDE_HU:g} HU",
+                stacklevel=2,
+            )
+        vp_image = sitk.Resample(vp_image, ap_image, sitk.Transform(), sitk.sitkLinear, OUTSIDE_HU, sitk.sitkFloat32)
+        alignment["vp_resampled"] = True
+    else:
+        vp_image.CopyInformation(ap_image)  # drop header rounding so later exact comparisons hold
+    label = None
+    if mask is not None:
+        if isinstance(mask, sitk.Image):
+            label = check_label(mask, ap_image, name="mask")
+        else:
+            label = read_label(mask, reference=ap_image)
+    return Case(ap=ap_image, vp=vp_image, label=label, alignment=alignment)
+
+
+def _as_ct(source: ImageSource, name: str) -> sitk.Image:
+    """A float32 copy of an in-memory image, or the image read from a path; checked as CT either way."""
+    if isinstance(source, sitk.Image):
+        image = sitk.Cast(source, sitk.sitkFloat32)  # Cast always returns a new image
+        check_ct(image, name=name)
+        return image
+    return read_image(source)
+
+
+def _same_source(a: ImageSource, b: ImageSource) -> bool:
+    if isinstance(a, sitk.Image) or isinstance(b, sitk.Image):
+        return a is b
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def _alignment(ap: sitk.Image, vp: sitk.Image) -> dict:
+    """How the VP grid relates to the AP grid, before any resampling."""
+    same = same_grid(ap, vp)
+    return {
+        "same_grid": same,
+        "vp_resampled": False,
+        "overlap_fraction": 1.0 if same else overlap_fraction(ap, vp),
+        "origin_offset_mm": float(np.linalg.norm(np.subtract(ap.GetOrigin(), vp.GetOrigin()))),
+        "spacing_ap": tuple(ap.GetSpacing()),
+        "spacing_vp": tuple(vp.GetSpacing()),
+    }

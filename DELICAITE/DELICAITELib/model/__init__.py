@@ -1,0 +1,21 @@
+"""Covariate-interaction model: P(PD | x, TACE), P(PD | x, HAIC), the score h(x) and the recommendation.
+
+h(x) = logit P(PD | x, HAIC) − logit P(PD | x, TACE); recommend HAIC when h < −cutoff, TACE when
+h > cutoff, else "no clear preference". Model files: weights.npz + model.json, both sha256-checked.
+"""
+
+from .interaction import NO_PREFERENCE, THERAPY_CODE, InteractionModel, encode_therapy  # noqa: F401
+from .network import InteractionNet  # noqa: F401
+from .persistence import FORMAT_NAME, FORMAT_VERSION, load_model, save_model  # noqa: F401
+
+__all__ = [
+    "InteractionModel",
+    "InteractionNet",
+    "encode_therapy",
+    "load_model",
+    "save_model",
+    "THERAPY_CODE",
+    "NO_PREFERENCE",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+]

@@ -1,0 +1,299 @@
+"""InteractionModel: the scikit-learn style estimator of P(PD | x, TACE), P(PD | x, HAIC) and h(x).
+
+h(x) = logit P(PD | x, HAIC) − logit P(PD | x, TACE); h > 0 means HAIC raises the patient's PD risk.
+The estimate is the mean over an ensemble of small networks (bootstrap resamples, different seeds);
+the ensemble's spread gives the uncertainty interval. Risks are computed from the ensemble-mean g and
+h, so logit(p_pd_haic) − logit(p_pd_tace) equals the reported score exactly.
+"""
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+
+from ..errors import DelicaiteError
+from .propensity import fit_propensity, propensity_haic, stabilised_weights
+from .training import train_member
+
+THERAPY_CODE = {"TACE": -1.0, "HAIC": 1.0}
+NO_PREFERENCE = "no clear preference"
+H_QUANTILES = (0.0, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0)
+
+
+def encode_therapy(therapy, n: int) -> np.ndarray:
+    """"TACE"/"HAIC" (one string for all rows, or one per row) → T = −1/+1 as floats."""
+    values = [therapy] * n if isinstance(therapy, str) else list(np.asarray(therapy, dtype=object).ravel())
+    if len(values) != n:
+        raise DelicaiteError(f"therapy has {len(values)} values but X has {n} rows")
+    bad = [v for v in values if not (isinstance(v, str) and v in THERAPY_CODE)]
+    if bad:
+        raise DelicaiteError(f"unknown therapy {bad[0]!r} ({len(bad)} value(s)): expected 'TACE' or 'HAIC'")
+    return np.array([THERAPY_CODE[v] for v in values], dtype=float)
+
+
+class InteractionModel(BaseEstimator):
+    """Covariate-interaction model of PD risk under TACE and HAIC (Tian et al. modified-covariate form).
+
+    Parameters: hidden_units, dropout, weight_decay (L2 on weights in the loss), learning_rate,
+    epochs (maximum; early stopping on held-out patients may stop sooner), n_ensemble, bootstrap,
+    propensity_weighting (stabilised inverse-propensity weights from a logistic regression on X,
+    clipped to [0.05, 0.95]), cutoff (c of the recommendation rule), random_state, device,
+    interaction_penalty (λ·mean h² in the loss, shrinks h towards "no interaction"),
+    validation_fraction (held-out share for early stopping without bootstrap; with bootstrap the
+    out-of-bag patients are used; 0 disables early stopping), patience (epochs without improvement).
+    """
+
+    def __init__(
+        self,
+        hidden_units=32,
+        dropout=0.1,
+        weight_decay=1e-3,
+        learning_rate=1e-2,
+        epochs=300,
+        n_ensemble=5,
+        bootstrap=True,
+        propensity_weighting=False,
+        cutoff=0.0,
+        random_state=0,
+        device="cpu",
+        interaction_penalty=1e-3,
+        validation_fraction=0.2,
+        patience=30,
+    ):
+        self.hidden_units = hidden_units
+        self.dropout = dropout
+        self.weight_decay = weight_decay
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.n_ensemble = n_ensemble
+        self.bootstrap = bootstrap
+        self.propensity_weighting = propensity_weighting
+        self.cutoff = cutoff
+        self.random_state = random_state
+        self.device = device
+        self.interaction_penalty = interaction_penalty
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+
+    # ----------------------------------------------------------------------------------- input checks
+    def _as_matrix(self, X, fitting: bool) -> np.ndarray:
+        """X as a float matrix in the training column order; clear errors for what cannot be used."""
+        if isinstance(X, pd.DataFrame):
+            if fitting:
+                names = [str(c) for c in X.columns]
+                self.feature_names_in_ = np.array(names, dtype=object)
+            elif getattr(self, "feature_names_in_", None) is not None:
+                names = list(self.feature_names_in_)
+                missing = [c for c in names if c not in X.columns]
+                if missing:
+                    raise DelicaiteError(f"X lacks {len(missing)} feature column(s) the model was trained on: {', '.join(missing)}")
+                X = X[names]
+            non_numeric = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+            if non_numeric:
+                raise DelicaiteError(f"non-numeric feature column(s): {', '.join(non_numeric)} (encode them first)")
+            x = X.to_numpy(dtype=float)
+            columns = [str(c) for c in X.columns]
+        else:
+            if fitting:
+                self.feature_names_in_ = None
+            x = np.asarray(X, dtype=float)
+            if x.ndim != 2:
+                raise DelicaiteError(f"X must be a 2-D table of covariates, got an array of shape {x.shape}")
+            columns = [f"column {i}" for i in range(x.shape[1])]
+        if fitting:
+            self.n_features_in_ = x.shape[1]
+        elif x.shape[1] != self.n_features_in_:
+            raise DelicaiteError(f"X has {x.shape[1]} feature columns but the model was trained on {self.n_features_in_}")
+        if x.shape[0] == 0:
+            raise DelicaiteError("X has no rows")
+        bad = ~np.isfinite(x)
+        if bad.any():
+            cols = [columns[j] for j in np.flatnonzero(bad.any(axis=0))]
+            raise DelicaiteError(f"X has missing (NaN) or infinite values in {bad.sum()} cell(s), column(s): {', '.join(cols)}")
+        return x
+
+    def _standardised(self, X) -> np.ndarray:
+        self._check_fitted()
+        return (self._as_matrix(X, fitting=False) - self.scaler_mean_) / self.scaler_scale_
+
+    def _check_fitted(self):
+        if not hasattr(self, "networks_"):
+            raise DelicaiteError("the interaction model is not fitted: call fit() or load a model file first")
+
+    # ------------------------------------------------------------------------------------------ fit
+    def fit(self, X, therapy, y, sample_weight=None):
+        """Train the ensemble on covariates X, the therapy received ("TACE"/"HAIC") and PD (0/1)."""
+        x = self._as_matrix(X, fitting=True)
+        n = len(x)
+        t = encode_therapy(therapy, n)
+        y = self._outcome(y, n)
+        sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float).ravel()
+        if len(sw) != n or not np.all(np.isfinite(sw)) or (sw < 0).any() or sw.sum() <= 0:
+            raise DelicaiteError(f"sample_weight must be {n} finite non-negative numbers, not all zero")
+        for name, code in THERAPY_CODE.items():
+            if not (t == code).any():
+                raise DelicaiteError(f"training needs patients of both therapies; none received {name}")
+
+        self.scaler_mean_ = x.mean(axis=0)
+        scale = x.std(axis=0)
+        self.scaler_scale_ = np.where(scale > 1e-12, scale, 1.0)  # a constant column stays at 0
+        xs = (x - self.scaler_mean_) / self.scaler_scale_
+
+        w = sw.copy()
+        self.propensity_coef_, self.propensity_intercept_ = None, None
+        if self.propensity_weighting:
+            self.propensity_coef_, self.propensity_intercept_ = fit_propensity(xs, t, sw)
+            w = w * stabilised_weights(t, propensity_haic(xs, self.propensity_coef_, self.propensity_intercept_))
+        w = w / w.mean()
+
+        rng = np.random.default_rng(self.random_state)
+        seeds = rng.integers(0, 2**31 - 1, size=int(self.n_ensemble))
+        self.networks_ = []
+        for seed in seeds:
+            train_idx, val_idx = self._split(rng, n)
+            self.networks_.append(
+                train_member(
+                    xs, t, y, w, train_idx, val_idx,
+                    hidden_units=int(self.hidden_units), dropout=float(self.dropout),
+                    weight_decay=float(self.weight_decay), interaction_penalty=float(self.interaction_penalty),
+                    learning_rate=float(self.learning_rate), epochs=int(self.epochs),
+                    patience=int(self.patience), seed=int(seed), device=self.device,
+                )
+            )
+        self._summarise(xs, t, y)
+        return self
+
+    @staticmethod
+    def _outcome(y, n: int) -> np.ndarray:
+        y = np.asarray(y, dtype=float).ravel()
+        if len(y) != n:
+            raise DelicaiteError(f"y has {len(y)} values but X has {n} rows")
+        if not np.isin(y, (0.0, 1.0)).all():
+            raise DelicaiteError("y must be PD coded 1 (progressive disease) or 0 (disease control), without missing values")
+        return y
+
+    def _split(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(training rows, early-stopping rows): a bootstrap sample and its out-of-bag patients, or a
+        random hold-out of validation_fraction."""
+        if self.bootstrap:
+            idx = rng.integers(0, n, size=n)
+            oob = np.setdiff1d(np.arange(n), idx)
+            return idx, (oob if self.validation_fraction > 0 else oob[:0])
+        perm = rng.permutation(n)
+        n_val = int(round(float(self.validation_fraction) * n))
+        return perm[n_val:], perm[:n_val]
+
+    def _summarise(self, xs: np.ndarray, t: np.ndarray, y: np.ndarray):
+        """The training cohort as the report compares new patients against it."""
+        h = self._member_effects(xs)[1].mean(axis=0)
+        self.training_h_ = np.sort(h)
+        haic = t > 0
+        self.training_summary_ = {
+            "n": int(len(t)),
+            "n_tace": int((~haic).sum()),
+            "n_haic": int(haic.sum()),
+            "pd_rate_tace": float(y[~haic].mean()),
+            "pd_rate_haic": float(y[haic].mean()),
+            "h_mean": float(h.mean()),
+            "h_std": float(h.std()),
+            "h_quantiles": {f"{q:g}": float(np.quantile(h, q)) for q in H_QUANTILES},
+            "propensity_weighted": bool(self.propensity_weighting),
+        }
+
+    # ------------------------------------------------------------------------------------ prediction
+    def _member_effects(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(g, h) of every ensemble member, each of shape (n_members, n_rows)."""
+        xt = torch.as_tensor(xs, dtype=torch.float32, device=torch.device(self.device))
+        gs, hs = [], []
+        with torch.no_grad():
+            for net in self.networks_:
+                net.eval()
+                g, h = net.effects(xt)
+                gs.append(g.cpu().numpy())
+                hs.append(h.cpu().numpy())
+        return np.asarray(gs, dtype=float), np.asarray(hs, dtype=float)
+
+    def predict_risk(self, X, therapy) -> np.ndarray:
+        """P(PD | x, therapy) per row; therapy is "TACE", "HAIC" or one such string per row."""
+        xs = self._standardised(X)
+        t = encode_therapy(therapy, len(xs))
+        g, h = (a.mean(axis=0) for a in self._member_effects(xs))
+        return 1.0 / (1.0 + np.exp(-(g + t * h / 2.0)))
+
+    def predict_risks(self, X) -> pd.DataFrame:
+        """Both risks per row: columns p_pd_tace and p_pd_haic (index of X when X is a DataFrame)."""
+        xs = self._standardised(X)
+        g, h = (a.mean(axis=0) for a in self._member_effects(xs))
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(
+            {"p_pd_tace": 1.0 / (1.0 + np.exp(-(g - h / 2.0))), "p_pd_haic": 1.0 / (1.0 + np.exp(-(g + h / 2.0)))},
+            index=index,
+        )
+
+    def interaction_score(self, X, return_interval: bool = False, alpha: float = 0.1):
+        """h(x), the ensemble mean; with return_interval, (h, lower, upper) where lower/upper are the
+        alpha/2 and 1 − alpha/2 percentiles of the members' h (widened, if need be, to contain h)."""
+        if not 0.0 < alpha < 1.0:
+            raise DelicaiteError(f"alpha must lie strictly between 0 and 1, got {alpha}")
+        hs = self._member_effects(self._standardised(X))[1]
+        h = hs.mean(axis=0)
+        if not return_interval:
+            return h
+        lower = np.minimum(np.percentile(hs, 100 * alpha / 2, axis=0), h)
+        upper = np.maximum(np.percentile(hs, 100 * (1 - alpha / 2), axis=0), h)
+        return h, lower, upper
+
+    def recommend(self, X) -> np.ndarray:
+        """"HAIC" when h < −cutoff, "TACE" when h > cutoff, else "no clear preference" (object array)."""
+        if not np.isfinite(self.cutoff) or self.cutoff < 0:
+            raise DelicaiteError(f"cutoff must be a non-negative number, got {self.cutoff}")
+        h = self.interaction_score(X)
+        out = np.full(len(h), NO_PREFERENCE, dtype=object)
+        out[h < -self.cutoff] = "HAIC"
+        out[h > self.cutoff] = "TACE"
+        return out
+
+    def h_percentile(self, h) -> np.ndarray | float:
+        """Percentile rank (0–100) of score(s) h among the training cohort's scores (mid-rank for ties)."""
+        self._check_fitted()
+        ref = self.training_h_
+        h_arr = np.asarray(h, dtype=float)
+        rank = (np.searchsorted(ref, h_arr, side="left") + np.searchsorted(ref, h_arr, side="right")) / 2.0
+        pct = 100.0 * rank / len(ref)
+        return float(pct) if pct.ndim == 0 else pct
+
+    def explain(self, X, steps: int = 32) -> pd.DataFrame:
+        """Per-feature contribution to h for each row: integrated gradients of the ensemble-mean h
+        from the training mean (the origin of the standardised space) to the patient.
+
+        Contributions add up to h(x) − h(training mean) (up to the quadrature error of ``steps``);
+        that baseline score is in ``result.attrs["baseline_h"]``.
+        """
+        xs = self._standardised(X)
+        dev = torch.device(self.device)
+        alphas = (torch.arange(steps, dtype=torch.float32, device=dev) + 0.5) / steps  # midpoint rule
+        out = np.zeros_like(xs)
+        for start in range(0, len(xs), 256):  # chunks bound the memory of rows × steps × features
+            xb = torch.as_tensor(xs[start:start + 256], dtype=torch.float32, device=dev)
+            path = (alphas[:, None, None] * xb[None]).reshape(-1, xs.shape[1]).requires_grad_(True)
+            h = sum(net.effects(path)[1] for net in self.networks_) / len(self.networks_)
+            (grad,) = torch.autograd.grad(h.sum(), path)
+            out[start:start + 256] = (grad.reshape(steps, len(xb), -1).mean(dim=0) * xb).detach().cpu().numpy()
+        names = list(self.feature_names_in_) if self.feature_names_in_ is not None else [f"x{i}" for i in range(xs.shape[1])]
+        result = pd.DataFrame(out, columns=names, index=X.index if isinstance(X, pd.DataFrame) else None)
+        result.attrs["baseline_h"] = float(self._member_effects(np.zeros((1, xs.shape[1])))[1].mean())
+        return result
+
+    # ----------------------------------------------------------------------------------- persistence
+    def save(self, directory) -> None:
+        """Write weights.npz and model.json into ``directory`` (see model.persistence)."""
+        from .persistence import save_model
+
+        save_model(self, directory)
+
+    @classmethod
+    def load(cls, path) -> "InteractionModel":
+        """Read a model directory (or its model.json), verifying both checksums first."""
+        from .persistence import load_model
+
+        return load_model(path)

@@ -1,0 +1,132 @@
+"""One patient's case from CT files to a recommendation: the sequence every door (CLI, Slicer) runs.
+
+load phases -> pick the three largest tumour slices -> radiomics per phase -> validate and encode the
+clinical covariates -> the interaction model -> result.json, report.png, report.html.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .clinical import encode, validate_record
+from .errors import DelicaiteError
+from .features import extract_radiomics, load_radiomics_settings
+from .io import load_case
+from .model import load_model
+from .report import write_html, write_png
+from .slices import largest_tumour_slices
+
+log = logging.getLogger(__name__)
+INTERVAL_LEVEL = 0.90
+N_DRIVERS = 5
+
+Progress = Callable[[str], None]
+
+
+def _features_for_model(model, clinical: Mapping, radiomics: Mapping[str, float]) -> pd.DataFrame:
+    """The one-row input the model was trained on, taken from the encoded clinical and radiomics values."""
+    available = {**encode(clinical).iloc[0].to_dict(), **radiomics}
+    wanted = list(model.feature_names_in_)
+    missing = [name for name in wanted if name not in available]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise DelicaiteError(f"the model needs features this case does not have: {shown}")
+    return pd.DataFrame([{name: available[name] for name in wanted}])
+
+
+def predict_case(model, x: pd.DataFrame) -> dict:
+    """Risks, interaction score with interval, recommendation and drivers for one encoded patient."""
+    risks = model.predict_risks(x).iloc[0]
+    h, lower, upper = (float(np.asarray(v).ravel()[0])
+                       for v in model.interaction_score(x, return_interval=True, alpha=1 - INTERVAL_LEVEL))
+    contributions = model.explain(x).iloc[0]
+    top = contributions.reindex(contributions.abs().sort_values(ascending=False).index)[:N_DRIVERS]
+    return {
+        "risk": {"p_pd_tace": float(risks["p_pd_tace"]), "p_pd_haic": float(risks["p_pd_haic"])},
+        "interaction_score": {
+            "h": h, "lower": lower, "upper": upper, "interval_level": INTERVAL_LEVEL,
+            "training_percentile": float(model.h_percentile(h)),
+        },
+        "recommendation": str(model.recommend(x)[0]),
+        "cutoff": float(model.cutoff),
+        "drivers": [{"feature": name, "contribution": float(value)} for name, value in top.items()],
+    }
+
+
+def _model_summary(model, model_path: Path, include_identifiers: bool) -> dict:
+    meta = getattr(model, "metadata_", {}) or {}
+    summary = {
+        "note": meta.get("note", "research model: not validated for clinical use"),
+        "weights_sha256": meta.get("weights_sha256", ""),
+        "n_features": len(model.feature_names_in_),
+        "training_n": model.training_summary_.get("n"),
+    }
+    if include_identifiers:
+        summary["path"] = str(model_path)
+    return summary
+
+
+def run_case(ap, vp, mask, clinical: Mapping, model_path: str | Path, out_dir: str | Path, *,
+             radiomics_params=None, include_identifiers: bool = False, progress: Progress | None = None) -> dict:
+    """Run one case and write result.json, features.json, report.png and report.html into ``out_dir``.
+
+    ``ap``/``vp``/``mask`` are paths (DICOM folder, NIfTI, NRRD; an IRCADb folder for the mask) or
+    SimpleITK images. File paths are kept out of the outputs unless ``include_identifiers`` is True,
+    since they often carry patient names or IDs.
+    """
+    say = progress or (lambda message: log.info(message))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    say("[1/6] checking the clinical covariates")
+    record = validate_record(clinical)
+    say("[2/6] loading the model (checksum verified)")
+    model = load_model(model_path)
+    say("[3/6] loading the arterial and portal-venous phases")
+    case = load_case(ap, vp, mask)
+    if case.label is None:
+        raise DelicaiteError("no tumour mask given: pass --mask (automatic segmentation comes with a later release)")
+    say("[4/6] picking the three largest tumour slices")
+    slices = largest_tumour_slices(case.label)
+    slice_rows = [{"index": s.index, "area_mm2": s.area_mm2} for s in slices]
+    say("[5/6] radiomics of both phases on those slices")
+    radiomics = extract_radiomics({"AP": case.ap, "VP": case.vp}, case.label, [s.index for s in slices],
+                                  params=radiomics_params)
+    say("[6/6] interaction model")
+    prediction = predict_case(model, _features_for_model(model, record, radiomics))
+
+    result = {
+        "delicaite_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **prediction,
+        "slices": slice_rows,
+        "alignment": case.alignment,
+        "radiomics_settings_version": load_radiomics_settings(radiomics_params)[1],
+        "model": _model_summary(model, Path(model_path), include_identifiers),
+    }
+    if include_identifiers:
+        result["inputs"] = {"ap": str(ap), "vp": str(vp), "mask": str(mask)}
+    (out / "result.json").write_text(json.dumps(result, indent=2, default=_jsonable), encoding="utf-8")
+    (out / "features.json").write_text(json.dumps({"clinical": record, "radiomics": radiomics}, indent=2,
+                                                  default=_jsonable), encoding="utf-8")
+    training_h = model.training_summary_.get("h_quantiles")
+    png = write_png(out / "report.png", result, {"AP": case.ap, "VP": case.vp}, case.label, training_h)
+    write_html(out / "report.html", result, png)
+    return result
+
+
+def _jsonable(value):
+    """numpy scalars and tuples from SimpleITK into plain JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
