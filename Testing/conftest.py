@@ -29,3 +29,19 @@ def hcc009_dir() -> Path:
 @pytest.fixture(scope="session")
 def hcc_clinical_csv() -> Path:
     return shared_path("hcc-tace-seg", "clinical_data.csv")
+
+
+@pytest.fixture(scope="session")
+def ircadb17_image(ircadb17_dir):
+    """3D-IRCADb-01 patient 17 CT (float32 HU), read once per test session."""
+    from DELICAITELib.io import read_image
+
+    return read_image(ircadb17_dir / "PATIENT_DICOM")
+
+
+@pytest.fixture(scope="session")
+def ircadb17_label(ircadb17_dir, ircadb17_image):
+    """Its label map (liver 1, livertumor1 ∪ livertumor2 = 2) on the CT grid, read once per session."""
+    from DELICAITELib.io import read_label
+
+    return read_label(ircadb17_dir, reference=ircadb17_image)

@@ -46,10 +46,14 @@ def tumour_roi(
     Raises MaskError when the label is not on the image grid or the slice holds no tumour.
     """
     if not same_grid(image, label):
-        raise MaskError("label map is not on the image grid; load image and mask with load_case so the mask is resampled")
+        raise MaskError(
+            "label map is not on the image grid; load image and mask with load_case so the mask is resampled"
+        )
     depth = image.GetSize()[2]
     if not 0 <= int(z_index) < depth:
-        raise DelicaiteError(f"slice index {z_index} is outside the image (0..{depth - 1}); pick slices with largest_tumour_slices")
+        raise DelicaiteError(
+            f"slice index {z_index} is outside the image (0..{depth - 1}); pick slices with largest_tumour_slices"
+        )
     z = int(z_index)
     image_2d = sitk.Cast(image[:, :, z], sitk.sitkFloat32)
     tumour_2d = sitk.Cast(label[:, :, z] == tumour_label, sitk.sitkUInt8)
@@ -118,7 +122,9 @@ def preprocess_case(case: Case, slice_indices: Sequence[int | SliceArea], **opti
     if not indices:
         raise MaskError("no slices given: pick them with largest_tumour_slices")
     phases = {"AP": case.ap, "VP": case.vp}
-    return {name: np.stack([preprocess_slice(phases[name], case.label, z, **options) for z in indices]) for name in PHASES}
+    return {
+        name: np.stack([preprocess_slice(phases[name], case.label, z, **options) for z in indices]) for name in PHASES
+    }
 
 
 def training_augmentation(seed: int | None = None) -> Compose:

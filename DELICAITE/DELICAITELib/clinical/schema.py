@@ -100,6 +100,8 @@ UNIT_ALIASES: dict[str, tuple[str, ...]] = {
     "tbil": ("µmol/l",),
     "pt": ("s", "sec", "secs", "second", "seconds"),
     "inr": (),
+    "child_pugh": ("points", "point", "pts"),
+    "ecog": (),
     "plt": ("×10⁹/l", "x10⁹/l", "x10^9/l", "×10^9/l", "10^9/l", "10⁹/l", "g/l", "×10³/µl", "x10^3/µl",
             "10^3/µl", "k/µl"),
     "crp": ("mg/l", "µg/ml"),

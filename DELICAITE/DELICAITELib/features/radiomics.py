@@ -79,7 +79,7 @@ def extract_radiomics(
     settings, _version = load_radiomics_settings(params)
     mask = _tumour_mask(label, tumour_label)
     for z in slice_indices:
-        if not np.any(sitk.GetArrayViewFromImage(mask[:, :, int(z)])):
+        if not np.any(sitk.GetArrayFromImage(mask[:, :, int(z)])):  # a copy: a view of a temporary dangles
             raise MaskError(f"tumour mask is empty on slice {int(z)}: radiomics needs tumour on every picked slice")
 
     classes = dict(settings.get("featureClass") or {})

@@ -46,7 +46,8 @@ def load_case(ap: ImageSource | None, vp: ImageSource | None, mask: ImageSource 
     if ap is None or vp is None:
         missing = "arterial (AP)" if ap is None else "portal-venous (VP)"
         raise ImageError(
-            f"the {missing} phase is missing: both phases are needed (for single-phase data pass the same series as AP and VP)"
+            f"the {missing} phase is missing: both phases are needed "
+            "(for single-phase data pass the same series as AP and VP)"
         )
     ap_image = _as_ct(ap, "AP")
     # Single-phase data comes as the same source twice: read it once.
@@ -60,7 +61,8 @@ def load_case(ap: ImageSource | None, vp: ImageSource | None, mask: ImageSource 
             )
         if alignment["overlap_fraction"] < MIN_COVERED_FRACTION:
             warnings.warn(
-                f"VP covers only {100 * alignment['overlap_fraction']:.0f}% of the AP volume; the rest is set to {OUTSIDE_HU:g} HU",
+                f"VP covers only {100 * alignment['overlap_fraction']:.0f}% of the AP volume; "
+                f"the rest is set to {OUTSIDE_HU:g} HU",
                 stacklevel=2,
             )
         vp_image = sitk.Resample(vp_image, ap_image, sitk.Transform(), sitk.sitkLinear, OUTSIDE_HU, sitk.sitkFloat32)

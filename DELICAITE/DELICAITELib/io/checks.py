@@ -30,8 +30,10 @@ def check_ct(image: sitk.Image, name: str = "image") -> None:
     Checks: 3-D with more than one slice, one component, spacing in 0.1–20 mm per axis, slice
     normal close to ±z, finite values and air near −1000 HU.
     """
+    if image.GetDimension() == 2:
+        raise ImageError(f"{name} is 2-D; expected a 3-D CT volume (pass the whole series, not one slice)")
     if image.GetDimension() != 3:
-        raise ImageError(f"{name} is {image.GetDimension()}-D; expected a 3-D CT volume (pass the whole series)")
+        raise ImageError(f"{name} is {image.GetDimension()}-D; expected a 3-D CT volume")
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImageError(
             f"{name} has {image.GetNumberOfComponentsPerPixel()} components per voxel (colour/vector image); "
@@ -39,7 +41,10 @@ def check_ct(image: sitk.Image, name: str = "image") -> None:
         )
     size = image.GetSize()
     if size[2] < 2:
-        raise ImageError(f"{name} has a single slice ({size[0]}x{size[1]}x{size[2]}); expected a 3-D CT volume (pass the whole series)")
+        raise ImageError(
+            f"{name} has a single slice ({size[0]}x{size[1]}x{size[2]}); "
+            "expected a 3-D CT volume (pass the whole series)"
+        )
     spacing = image.GetSpacing()
     if not all(MIN_SPACING_MM <= s <= MAX_SPACING_MM for s in spacing):
         raise ImageError(
@@ -61,9 +66,12 @@ def _check_hounsfield(image: sitk.Image, name: str) -> None:
     sample = sitk.GetArrayViewFromImage(image)[::step_z, ::step_y, ::step_x]
     if not np.isfinite(sample).all():
         raise ImageError(f"{name} contains NaN or infinite values; expected finite Hounsfield units")
-    low, high = float(sample.min()), float(sample.max())
     air = np.count_nonzero((sample >= AIR_RANGE_HU[0]) & (sample <= AIR_RANGE_HU[1]))
     if air < MIN_AIR_FRACTION * sample.size:
+        # The message reports the whole volume's range, not the sample's.
+        extremes = sitk.MinimumMaximumImageFilter()
+        extremes.Execute(image)
+        low, high = extremes.GetMinimum(), extremes.GetMaximum()
         raise ImageError(
             f"{name} does not look like CT: intensities {low:.0f}..{high:.0f}, "
             "expected Hounsfield units with air near −1000"

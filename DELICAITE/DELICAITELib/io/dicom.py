@@ -6,9 +6,11 @@ slices by their position along the slice normal, so the volume's third axis is i
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import SimpleITK as sitk
 
@@ -16,14 +18,20 @@ from ..errors import ImageError
 
 # How many trailing UID characters identify a series in messages (full UIDs are ~60 characters).
 _UID_SUFFIX = 8
+# DICOM objects that are not image slices (segmentations, structure sets, reports, registrations).
+NON_IMAGE_MODALITIES = ("SEG", "RTSTRUCT", "SR", "REG", "PR", "KO", "RTPLAN", "RTDOSE")
+# Image Position (Patient); slice gaps differing from the median by more than 10% mean a gap or duplicate.
+_POSITION_TAG = "0020|0032"
+UNEVEN_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
 class SeriesInfo:
-    """One DICOM series found in a folder: its UID, description (may be empty) and file names."""
+    """One DICOM series found in a folder: its UID, description and modality (may be empty), file names."""
 
     uid: str
     description: str
+    modality: str
     files: tuple[str, ...]
 
     def summary(self) -> str:
@@ -40,7 +48,7 @@ def list_series(folder: str | Path) -> list[SeriesInfo]:
     series = []
     for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder):
         files = tuple(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid))
-        series.append(SeriesInfo(uid, _description(files[0]), files))
+        series.append(SeriesInfo(uid, *_description_and_modality(files[0]), files))
     return series
 
 
@@ -51,30 +59,59 @@ def read_dicom_series(folder: str | Path, pixel_type: int = sitk.sitkFloat32) ->
     Rescale slope/intercept are applied by the reader, so CT comes out in Hounsfield units.
     """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageError(f"DICOM folder not found: {folder}")
     series = list_series(folder)
     if not series:
         subfolders = sorted(p.name for p in folder.iterdir() if p.is_dir())
         hint = f"; its subfolders are {', '.join(subfolders)}" if subfolders else ""
-        raise ImageError(f"no DICOM series found in folder {folder}{hint}: pass the folder that holds one series' slice files")
+        raise ImageError(
+            f"no DICOM series found in folder {folder}{hint}: pass the folder that holds one series' slice files"
+        )
     if len(series) > 1:
         listed = "; ".join(s.summary() for s in series)
         raise ImageError(
             f"folder {folder} holds {len(series)} DICOM series ({listed}): pass one series folder "
             "(move each series into its own folder)"
         )
+    if series[0].modality in NON_IMAGE_MODALITIES:
+        raise ImageError(
+            f"folder {folder} holds a DICOM {series[0].modality} object, not image slices: pass the folder of the CT series"
+        )
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(list(series[0].files))
     reader.SetOutputPixelType(pixel_type)
+    reader.MetaDataDictionaryArrayUpdateOn()  # keep each slice's position for the spacing check
     try:
-        return reader.Execute()
+        image = reader.Execute()
     except RuntimeError as err:
         first_line = str(err).strip().splitlines()[-1] if str(err).strip() else "unknown reader error"
         raise ImageError(f"cannot read the DICOM series in {folder}: {first_line}") from err
+    _warn_if_uneven(reader, image, folder)
+    return image
 
 
-def _description(path: str) -> str:
-    """SeriesDescription of one file, or "" when absent or unreadable (only used in messages)."""
+def _warn_if_uneven(reader: sitk.ImageSeriesReader, image: sitk.Image, folder: Path) -> None:
+    """Warn when slice gaps vary (a missing or duplicated slice): the volume assumes one z spacing."""
+    count = len(reader.GetFileNames())
+    if count < 3 or not all(reader.HasMetaDataKey(i, _POSITION_TAG) for i in range(count)):
+        return
+    normal = np.array(image.GetDirection()).reshape(3, 3)[:, 2]
+    positions = [np.array(reader.GetMetaData(i, _POSITION_TAG).split("\\"), dtype=float) for i in range(count)]
+    gaps = np.abs(np.diff(np.array(positions) @ normal))
+    typical = float(np.median(gaps))
+    if np.any(np.abs(gaps - typical) > UNEVEN_TOLERANCE * typical):
+        warnings.warn(
+            f"DICOM series in {folder} has uneven slice spacing ({gaps.min():.2f}–{gaps.max():.2f} mm; "
+            f"a slice may be missing or duplicated): the volume assumes {image.GetSpacing()[2]:.2f} mm",
+            stacklevel=3,
+        )
+
+
+def _description_and_modality(path: str) -> tuple[str, str]:
+    """SeriesDescription and Modality of one file, "" when absent or unreadable."""
     try:
-        return str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesDescription"]).get("SeriesDescription", "")).strip()
-    except Exception:  # a description is a nicety; never fail because of it
-        return ""
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesDescription", "Modality"])
+    except Exception:  # GDCM read the file already; these tags only refine messages
+        return "", ""
+    return str(header.get("SeriesDescription", "")).strip(), str(header.get("Modality", "")).strip().upper()

@@ -46,7 +46,8 @@ def read_volume_file(path: Path, pixel_type: int | None, error: type[Exception] 
         raise error(f"cannot read {path}: not a valid {_suffix(path)} volume") from err
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise error(
-            f"{path.name} has {image.GetNumberOfComponentsPerPixel()} components per voxel; expected a single-channel volume"
+            f"{path.name} has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
+            "expected a single-channel volume"
         )
     return image if pixel_type is None else sitk.Cast(image, pixel_type)
 

@@ -52,13 +52,15 @@ def check_label(label: sitk.Image, reference: sitk.Image | None = None, name: st
     if label.GetDimension() != 3:
         raise MaskError(f"{name} is {label.GetDimension()}-D; expected a 3-D label map on the CT grid")
     if label.GetNumberOfComponentsPerPixel() != 1:
-        raise MaskError(f"{name} has {label.GetNumberOfComponentsPerPixel()} components per voxel; expected one label value per voxel")
+        raise MaskError(
+            f"{name} has {label.GetNumberOfComponentsPerPixel()} components per voxel; "
+            "expected one label value per voxel"
+        )
     _check_values(label, name)
-    label = sitk.Cast(label, sitk.sitkUInt8)
+    label = sitk.Cast(label, sitk.sitkUInt8)  # a new image: the caller's keeps its own header
     if reference is None:
         return label
     if same_grid(label, reference):
-        label = sitk.Image(label)  # copy so the caller's image keeps its own header
         label.CopyInformation(reference)
         return label
     return _resample_onto(label, reference, name)
@@ -75,10 +77,14 @@ def _resample_onto(label: sitk.Image, reference: sitk.Image, name: str) -> sitk.
     resampled = sitk.Resample(label, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     after = _labelled_volume_mm3(resampled)
     if before > 0 and after == 0:
-        raise MaskError(f"{name} has no labelled voxel inside the image region {describe_extent(reference)}; use the mask made on this CT")
+        raise MaskError(
+            f"{name} has no labelled voxel inside the image region {describe_extent(reference)}; "
+            "use the mask made on this CT"
+        )
     if before > 0 and (before - after) / before > MAX_LOST_FRACTION:
         warnings.warn(
-            f"{name}: {100 * (before - after) / before:.0f}% of the labelled volume lies outside the image and was dropped",
+            f"{name}: {100 * (before - after) / before:.0f}% of the labelled volume lies outside the image "
+            "and was dropped",
             stacklevel=3,
         )
     return resampled
@@ -88,7 +94,8 @@ def _check_values(label: sitk.Image, name: str) -> None:
     """Raise MaskError unless every voxel is 0, 1 or 2."""
     values = sitk.GetArrayViewFromImage(label)
     low, high = values.min(), values.max()
-    if low >= 0 and high <= max(ALLOWED_VALUES) and (values.dtype.kind in "iub" or np.array_equal(values, np.rint(values))):
+    in_range = low >= 0 and high <= max(ALLOWED_VALUES)
+    if in_range and (values.dtype.kind in "iub" or np.array_equal(values, np.rint(values))):
         return
     found = _value_summary(values)
     raise MaskError(
@@ -121,7 +128,10 @@ def _read_ircadb_masks(folder: Path) -> sitk.Image:
     for tumour_dir in sorted(p for p in masks.glob(IRCADB_TUMOUR_GLOB) if p.is_dir()):
         tumour = _read_mask_series(tumour_dir)
         if not same_grid(tumour, liver):
-            raise MaskError(f"{tumour_dir.name} is not on the grid of {IRCADB_LIVER} in {masks}; the IRCADb masks must share one grid")
+            raise MaskError(
+                f"{tumour_dir.name} is not on the grid of {IRCADB_LIVER} in {masks}; "
+                "the IRCADb masks must share one grid"
+            )
         tumour.CopyInformation(liver)
         label = sitk.Mask(label, tumour == 0, outsideValue=TUMOUR)  # tumour wins over liver
     return label

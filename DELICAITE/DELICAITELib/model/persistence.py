@@ -42,8 +42,10 @@ def _mismatch(path: Path, expected: str, got: str) -> ModelFileError:
     )
 
 
-def save_model(model: InteractionModel, directory) -> Path:
-    """Write ``directory``/weights.npz and ``directory``/model.json; returns the model.json path."""
+def save_model(model: InteractionModel, directory, note: str | None = None) -> Path:
+    """Write ``directory``/weights.npz and ``directory``/model.json; returns the model.json path.
+
+    Afterwards ``model.metadata_`` holds model.json's content, as it does after load_model."""
     model._check_fitted()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -83,10 +85,13 @@ def save_model(model: InteractionModel, directory) -> Path:
         "weights_file": WEIGHTS_FILE,
         "weights_sha256": _sha256(weights_path.read_bytes()),
     }
+    if note is not None:  # optional: readers fall back to their own wording when it is absent
+        meta["note"] = str(note)
     meta = json.loads(_canonical(meta))  # hash exactly what a reader will parse back
     meta["metadata_sha256"] = _sha256(_canonical(meta))
     meta_path = directory / METADATA_FILE
     meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+    model.metadata_ = meta
     return meta_path
 
 
@@ -109,7 +114,7 @@ def _read_metadata(meta_path: Path) -> dict:
     got = _sha256(_canonical(meta))
     if got != expected:
         raise _mismatch(meta_path, expected, got)
-    return meta
+    return meta, expected
 
 
 def _read_weights(weights_path: Path, expected: str) -> dict:
@@ -133,7 +138,7 @@ def load_model(path) -> InteractionModel:
     meta_path = path / METADATA_FILE if path.is_dir() else path
     if not path.exists():
         raise ModelFileError(f"model path {path} does not exist")
-    meta = _read_metadata(meta_path)
+    meta, expected_meta_sha = _read_metadata(meta_path)
     arrays = _read_weights(meta_path.parent / WEIGHTS_FILE, meta["weights_sha256"])
 
     try:
@@ -163,4 +168,5 @@ def load_model(path) -> InteractionModel:
     except (KeyError, TypeError) as exc:
         raise ModelFileError(f"model file {meta_path} lacks or mistypes an entry ({exc}); re-export the model") from None
     model.networks_ = networks
+    model.metadata_ = {**meta, "metadata_sha256": expected_meta_sha}
     return model
