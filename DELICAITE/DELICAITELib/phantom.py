@@ -61,7 +61,7 @@ def make_phantom(seed: int = 17) -> Phantom:
 
     body = _ellipsoid(grid, mid, (400.0, 72.0, 92.0))
     muscle = body & ~_ellipsoid(grid, mid, (400.0, 64.0, 84.0))
-    liver = _ellipsoid(grid, (mid[0], mid[1] - 5, mid[2] - 30), (40.0, 45.0, 52.0)) & body
+    liver = _ellipsoid(grid, (mid[0], mid[1] - 8, mid[2] - 36), (40.0, 44.0, 48.0)) & body
     tumour = _ellipsoid(grid, (mid[0] + 4, mid[1] - 8, mid[2] - 38), (24.0, 26.0, 30.0)) & liver
     necrosis = _ellipsoid(grid, (mid[0] + 4, mid[1] - 8, mid[2] - 38), (9.0, 9.0, 11.0)) & tumour
     spine = _ellipsoid(grid, (mid[0], mid[1] + 48, mid[2]), (400.0, 12.0, 12.0))
