@@ -7,8 +7,8 @@ import pytest
 from scipy.special import logit
 
 from DELICAITELib.clinical import FIELD_NAMES, encode, validate_table
-from DELICAITELib.simulate import (SimulatedCohort, read_cohort, simulate_cohort, true_g_function,
-                                   true_h_function, write_cohort)
+from DELICAITELib.cohort import Cohort, read_cohort, write_cohort
+from DELICAITELib.simulate import simulate_cohort, true_g_function, true_h_function
 
 N = 20000
 
@@ -165,7 +165,7 @@ def test_write_read_round_trip(tmp_path):
     assert list(manifest.columns) == ["patient_id", "centre", "ap", "vp", "mask", "therapy", "pd", "os_months", "os_event"]
     assert manifest[["ap", "vp", "mask"]].isna().all(axis=None)  # covariates-only cohort
     back = read_cohort(out)
-    assert isinstance(back, SimulatedCohort) and back.images is None
+    assert isinstance(back, Cohort) and back.images is None
     pd.testing.assert_frame_equal(back.covariates, cohort.covariates, check_dtype=False)
     for name in ("patient_id", "centre", "therapy", "pd", "os_event"):
         np.testing.assert_array_equal(getattr(back, name), getattr(cohort, name), err_msg=name)

@@ -50,7 +50,8 @@ def cmd_case(args) -> None:
 
 
 def cmd_simulate(args) -> None:
-    from .simulate import simulate_cohort, write_cohort
+    from .cohort import write_cohort
+    from .simulate import simulate_cohort
 
     cohort = simulate_cohort(n=args.n, seed=args.seed, n_centres=args.centres, assignment=args.assignment)
     write_cohort(cohort, args.out)
@@ -58,7 +59,7 @@ def cmd_simulate(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from .training import train_from_cohort
+    from .cohort import train_from_cohort
 
     started = time.perf_counter()
     model = train_from_cohort(args.cohort, args.out, n_ensemble=args.ensemble, epochs=args.epochs,

@@ -28,8 +28,6 @@ censoring is independent (uniform accrual, 3–60 months of follow-up). Medians 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,6 +35,7 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from .clinical.schema import FIELD_NAMES, SCHEMA
+from .cohort import Cohort
 from .errors import ClinicalError
 
 THERAPIES = ("TACE", "HAIC")
@@ -90,53 +89,6 @@ _CENTRE_SHIFT = 0.4  # per-centre log-odds preference for HAIC, spread over the 
 _OS = dict(shape=1.2, scale=21.5, pvtt=0.45, metastasis=0.45, child_pugh=0.3, diameter=0.05, afp400=0.25,
            ascites=0.2, best=-0.4)
 _FOLLOW_UP = (3.0, 60.0)  # months of potential follow-up, uniform
-
-
-@dataclass
-class SimulatedCohort:
-    """A cohort: covariates, therapy and outcomes per patient, plus the truth where known.
-
-    Arrays are aligned with `covariates` rows. `true_*` and `propensity` are None for a cohort read
-    back without truth.csv. `images` (patient_id, ap, vp, mask paths) is None for covariates-only.
-    """
-
-    patient_id: np.ndarray
-    centre: np.ndarray
-    covariates: pd.DataFrame
-    therapy: np.ndarray
-    pd: np.ndarray
-    os_months: np.ndarray
-    os_event: np.ndarray
-    true_g: np.ndarray | None = None
-    true_h: np.ndarray | None = None
-    propensity: np.ndarray | None = None
-    true_p_tace: np.ndarray | None = None
-    true_p_haic: np.ndarray | None = None
-    images: pd.DataFrame | None = None
-    info: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.patient_id)
-
-    @property
-    def T(self) -> np.ndarray:
-        """Therapy coded −1 (TACE) / +1 (HAIC)."""
-        return np.where(self.therapy == "HAIC", 1, -1)
-
-    @property
-    def oracle_best(self) -> np.ndarray | None:
-        """The therapy the truth recommends (cutoff 0; h = 0 counts as TACE), or None without truth."""
-        return None if self.true_h is None else np.where(self.true_h < 0, "HAIC", "TACE")
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per patient: ids, centre, therapy, outcomes, covariates and (when known) the truth."""
-        df = pd.DataFrame({"patient_id": self.patient_id, "centre": self.centre, "therapy": self.therapy,
-                           "pd": self.pd, "os_months": self.os_months, "os_event": self.os_event})
-        df = pd.concat([df, self.covariates.reset_index(drop=True)], axis=1)
-        for name in ("true_g", "true_h", "propensity", "true_p_tace", "true_p_haic"):
-            if getattr(self, name) is not None:
-                df[name] = getattr(self, name)
-        return df
 
 
 # ---------------------------------------------------------------- the truth
@@ -274,7 +226,7 @@ def _overall_survival(cov: pd.DataFrame, best: np.ndarray, rng: np.random.Genera
     return np.round(np.minimum(t, follow_up), 2), (t <= follow_up).astype(int)
 
 
-def simulate_cohort(n: int = 900, seed: int = 0, n_centres: int = 3, assignment: str = "physician") -> SimulatedCohort:
+def simulate_cohort(n: int = 900, seed: int = 0, n_centres: int = 3, assignment: str = "physician") -> Cohort:
     """Simulate `n` patients in `n_centres` centres with therapy chosen by `assignment`.
 
     assignment: "physician" (covariate-dependent choice, propensities within [0.1, 0.9]) or
@@ -298,79 +250,7 @@ def simulate_cohort(n: int = 900, seed: int = 0, n_centres: int = 3, assignment:
     os_months, os_event = _overall_survival(cov, best, rng)
     width = max(4, len(str(n)))
     ids = np.array([f"SIM{i + 1:0{width}d}" for i in range(n)], dtype=object)
-    return SimulatedCohort(patient_id=ids, centre=centre, covariates=cov, therapy=therapy, pd=pd_,
+    return Cohort(patient_id=ids, centre=centre, covariates=cov, therapy=therapy, pd=pd_,
                            os_months=os_months, os_event=os_event, true_g=g, true_h=h, propensity=propensity,
                            true_p_tace=p_tace, true_p_haic=p_haic,
                            info={"n": n, "seed": seed, "n_centres": n_centres, "assignment": assignment})
-
-
-# ---------------------------------------------------------------- files
-
-_README = """SIMULATED DATA - not patients.
-Written by DELICAITELib.simulate (simulate_cohort: {info}).
-Covariates follow the marginals of the DELICAITE study's Table 1; therapy, PD and OS come from a
-known model (see the docstring of DELICAITELib.simulate). truth.csv holds that model's g(x), h(x)
-(h > 0: HAIC raises the PD risk), the propensity P(HAIC | x) and both PD probabilities.
-Files: manifest.csv (patient_id, centre, ap, vp, mask, therapy, pd, os_months, os_event),
-covariates.csv (patient_id + schema fields in schema units), truth.csv.
-"""
-
-_MANIFEST = ["patient_id", "centre", "ap", "vp", "mask", "therapy", "pd", "os_months", "os_event"]
-_TRUTH = ["true_g", "true_h", "propensity", "true_p_tace", "true_p_haic"]
-
-
-def write_cohort(cohort: SimulatedCohort, out_dir) -> Path:
-    """Write manifest.csv, covariates.csv, truth.csv (when known) and README.txt into `out_dir`."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = pd.DataFrame({"patient_id": cohort.patient_id, "centre": cohort.centre})
-    for col in ("ap", "vp", "mask"):
-        manifest[col] = "" if cohort.images is None else cohort.images[col].fillna("").to_numpy()
-    manifest["therapy"], manifest["pd"] = cohort.therapy, cohort.pd
-    manifest["os_months"], manifest["os_event"] = cohort.os_months, cohort.os_event
-    manifest[_MANIFEST].to_csv(out / "manifest.csv", index=False)
-    covariates = cohort.covariates.reset_index(drop=True).copy()
-    covariates.insert(0, "patient_id", cohort.patient_id)
-    covariates.to_csv(out / "covariates.csv", index=False)
-    if cohort.true_h is not None:
-        truth = pd.DataFrame({"patient_id": cohort.patient_id, **{k: getattr(cohort, k) for k in _TRUTH}})
-        truth.to_csv(out / "truth.csv", index=False, float_format="%.10g")
-    (out / "README.txt").write_text(_README.format(info=cohort.info or "unknown parameters"), encoding="utf-8")
-    return out
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    # keep "none" (etiology) and "0" (BCLC) as text; only empty cells are missing
-    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"patient_id": str})
-
-
-def read_cohort(cohort_dir) -> SimulatedCohort:
-    """Read a directory written by `write_cohort` (or laid out the same way); truth.csv is optional."""
-    d = Path(cohort_dir)
-    for name in ("manifest.csv", "covariates.csv"):
-        if not (d / name).is_file():
-            raise FileNotFoundError(f"read_cohort: {d / name} not found")
-    manifest = _read_csv(d / "manifest.csv")
-    covariates = _read_csv(d / "covariates.csv")
-    for name, f in SCHEMA.items():
-        if f.kind == "categorical" and name in covariates:
-            covariates[name] = covariates[name].map(lambda v: v if pd.isna(v) else str(v)).astype(object)
-    if list(covariates["patient_id"]) != list(manifest["patient_id"]):
-        covariates = covariates.set_index("patient_id").loc[manifest["patient_id"]].reset_index()
-    ids = manifest["patient_id"].to_numpy(dtype=object)
-    images = None
-    if manifest[["ap", "vp", "mask"]].notna().any().any():
-        images = manifest[["patient_id", "ap", "vp", "mask"]].copy()
-    truth = {}
-    if (d / "truth.csv").is_file():
-        t = _read_csv(d / "truth.csv").set_index("patient_id").loc[ids]
-        truth = {k: t[k].to_numpy(float) for k in _TRUTH if k in t}
-        if "true_p_tace" not in truth and {"true_g", "true_h"} <= truth.keys():
-            truth["true_p_tace"] = expit(truth["true_g"] - truth["true_h"] / 2)
-            truth["true_p_haic"] = expit(truth["true_g"] + truth["true_h"] / 2)
-    return SimulatedCohort(
-        patient_id=ids, centre=manifest["centre"].astype(str).to_numpy(dtype=object),
-        covariates=covariates.drop(columns="patient_id").reset_index(drop=True),
-        therapy=manifest["therapy"].astype(str).to_numpy(dtype=object),
-        pd=manifest["pd"].to_numpy(), os_months=manifest["os_months"].to_numpy(float),
-        os_event=manifest["os_event"].to_numpy(), images=images, info={"read_from": str(d)}, **truth)
