@@ -1,6 +1,11 @@
 """Shared fixtures: the real data in ../shared/data (read in place, never copied) and small caches."""
 
+import os
+from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
+import pydicom
 
 import pytest
 
@@ -45,3 +50,33 @@ def ircadb17_label(ircadb17_dir, ircadb17_image):
     from DELICAITELib.io import read_label
 
     return read_label(ircadb17_dir, reference=ircadb17_image)
+
+
+def _independent_tumour_areas(ircadb17_dir):
+    """Tumour area per CT slice index counted with pydicom only: 255-pixels of livertumor1 ∪ livertumor2."""
+    ct_folder = ircadb17_dir / "PATIENT_DICOM"
+    headers = (pydicom.dcmread(ct_folder / n, stop_before_pixels=True) for n in os.listdir(ct_folder))
+    ct_z = sorted(float(h.ImagePositionPatient[2]) for h in headers)
+    union = defaultdict(lambda: None)
+    pixel_area = {}
+    for tumour in ("livertumor1", "livertumor2"):
+        folder = ircadb17_dir / "MASKS_DICOM" / tumour
+        for name in os.listdir(folder):
+            ds = pydicom.dcmread(folder / name)
+            z = round(float(ds.ImagePositionPatient[2]), 3)
+            inside = ds.pixel_array == 255
+            union[z] = inside if union[z] is None else union[z] | inside
+            pixel_area[z] = float(ds.PixelSpacing[0]) * float(ds.PixelSpacing[1])
+    areas = {}
+    for z, inside in union.items():
+        index = int(np.argmin(np.abs(np.array(ct_z) - z)))
+        assert abs(ct_z[index] - z) < 1e-3  # each mask slice sits on a CT slice
+        areas[index] = np.count_nonzero(inside) * pixel_area[z]
+    return areas
+
+
+@pytest.fixture(scope="session")
+def ircadb17_independent_largest(ircadb17_dir):
+    """The three (area mm², CT slice index) with the largest tumour area, largest first, from pydicom alone."""
+    areas = _independent_tumour_areas(ircadb17_dir)
+    return sorted(((a, i) for i, a in areas.items() if a > 0), key=lambda t: (-t[0], t[1]))[:3]

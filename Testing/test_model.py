@@ -88,7 +88,7 @@ def test_simulated_cohort_physician_assignment():
     2000 fresh patients. Observed for training seeds 0/1/2: Spearman 0.87/0.81/0.93, oracle agreement
     0.88/0.86/0.82 (without weighting 0.89/0.83/0.91 and 0.88/0.86/0.81); training 1.3-2.3 s on 2 shared
     CPU cores."""
-    simulate = pytest.importorskip("DELICAITELib.simulate")
+    from DELICAITELib import simulate
     from DELICAITELib.clinical import encode
 
     train = simulate.simulate_cohort(n=900, seed=0, assignment="physician")

@@ -7,16 +7,13 @@ import yaml
 
 from DELICAITELib.errors import MaskError
 from DELICAITELib.features import DEFAULT_PARAMS, extract_radiomics, load_radiomics_settings
-from DELICAITELib.io import read_image, read_label
 from DELICAITELib.slices import largest_tumour_slices
 
 
 @pytest.fixture(scope="module")
-def ircadb_case(ircadb17_dir):
-    ct = read_image(ircadb17_dir / "PATIENT_DICOM")
-    label = read_label(ircadb17_dir, reference=ct)
-    slices = [s.index for s in largest_tumour_slices(label)]
-    return ct, label, slices
+def ircadb_case(ircadb17_image, ircadb17_label):
+    slices = [s.index for s in largest_tumour_slices(ircadb17_label)]
+    return ircadb17_image, ircadb17_label, slices
 
 
 @pytest.fixture(scope="module")
