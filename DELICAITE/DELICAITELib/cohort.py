@@ -141,7 +141,7 @@ def train_from_cohort(cohort_dir, out_dir, *, n_ensemble: int = 5, epochs: int |
                       propensity_weighting: bool = True, cutoff: float = 0.0, seed: int = 0,
                       note: str | None = None, progress=None):
     """Fit an InteractionModel on a cohort folder's covariates and save it (weights + checksummed JSON)."""
-    from .model import InteractionModel
+    from .model import InteractionModel, save_model
 
     cohort = read_cohort(cohort_dir)
     x = encode(validate_table(cohort.covariates))
@@ -152,5 +152,5 @@ def train_from_cohort(cohort_dir, out_dir, *, n_ensemble: int = 5, epochs: int |
     if progress:
         progress(f"training {n_ensemble} ensemble members on {len(x)} patients, {x.shape[1]} features")
     model = InteractionModel(**params).fit(x, cohort.therapy, cohort.pd)
-    model.save(out_dir, note=note or "research model: not validated for clinical use")
+    save_model(model, out_dir, note=note or "research model: not validated for clinical use")
     return model

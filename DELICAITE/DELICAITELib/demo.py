@@ -36,13 +36,13 @@ def demo_model_dir() -> Path:
 def build_demo_model(out_dir: str | Path, progress=None) -> Path:
     """Train the demo model exactly as it is shipped (rerun to rebuild the bundled one)."""
     from .clinical import encode
-    from .model import InteractionModel
+    from .model import InteractionModel, save_model
     from .simulate import simulate_cohort
 
     cohort = simulate_cohort(n=DEMO_MODEL_N, seed=DEMO_MODEL_SEED, assignment="physician")
     model = InteractionModel(propensity_weighting=True, random_state=DEMO_MODEL_SEED)
     model.fit(encode(cohort.covariates), cohort.therapy, cohort.pd)
-    model.save(out_dir, note=DEMO_NOTE)
+    save_model(model, out_dir, note=DEMO_NOTE)
     return Path(out_dir)
 
 

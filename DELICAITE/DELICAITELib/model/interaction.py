@@ -289,18 +289,3 @@ class InteractionModel(BaseEstimator):
         result = pd.DataFrame(out, columns=names, index=X.index if isinstance(X, pd.DataFrame) else None)
         result.attrs["baseline_h"] = float(self._member_effects(np.zeros((1, xs.shape[1])))[1].mean())
         return result
-
-    # ----------------------------------------------------------------------------------- persistence
-    def save(self, directory, note: str | None = None):
-        """Write weights.npz and model.json into ``directory`` (see model.persistence); ``note`` (e.g.
-        "research model: not validated for clinical use") is stored in model.json. Returns its path."""
-        from .persistence import save_model
-
-        return save_model(self, directory, note=note)
-
-    @classmethod
-    def load(cls, path) -> "InteractionModel":
-        """Read a model directory (or its model.json), verifying both checksums first."""
-        from .persistence import load_model
-
-        return load_model(path)
