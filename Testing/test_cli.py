@@ -135,3 +135,49 @@ def test_empty_tumour_mask_is_refused(capsys, demo_inputs, clinical_json, tmp_pa
     sitk.WriteImage(sitk.Cast(emptied, sitk.sitkUInt8), str(demo_inputs["mask"]))
     line = one_line_error(capsys, *case_args(demo_inputs, clinical_json(), demo_model_dir(), tmp_path / "o"))
     assert "no tumour voxels" in line
+
+
+def test_missing_optional_covariates_are_filled_and_listed(capsys, demo_inputs, tmp_path):
+    record = {k: v for k, v in DEMO_CLINICAL.items() if k not in ("crp", "alt")}
+    clinical = tmp_path / "partial.json"
+    clinical.write_text(json.dumps(record))
+    status, _, stderr = run_cli(capsys, *case_args(demo_inputs, clinical, demo_model_dir(), tmp_path / "o"))
+    assert status == 0, stderr
+    result = json.loads((tmp_path / "o" / "result.json").read_text())
+    assert sorted(result["imputed_with_training_mean"]) == ["log_alt", "log_crp"]
+
+
+def test_missing_required_covariate_is_refused(capsys, demo_inputs, tmp_path):
+    clinical = tmp_path / "no_afp.json"
+    clinical.write_text(json.dumps({k: v for k, v in DEMO_CLINICAL.items() if k != "afp"}))
+    line = one_line_error(capsys, *case_args(demo_inputs, clinical, demo_model_dir(), tmp_path / "o"))
+    assert "AFP" in line
+
+
+def test_folder_with_two_series_is_refused(capsys, hcc009_dir, demo_inputs, clinical_json, tmp_path):
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for series in ("series-4-recon2-liver-3-phase", "series-103-liver-3-phase"):
+        for name in ("1-01.dcm", "1-02.dcm", "1-03.dcm"):
+            (mixed / f"{series}-{name}").symlink_to(hcc009_dir / series / name)
+    inputs = {**demo_inputs, "ap": mixed}
+    line = one_line_error(capsys, *case_args(inputs, clinical_json(), demo_model_dir(), tmp_path / "o"))
+    assert "holds 2 DICOM series" in line and "pass one series folder" in line
+
+
+def test_two_dimensional_image_is_refused(capsys, demo_inputs, clinical_json, tmp_path):
+    flat = tmp_path / "flat.nii.gz"
+    sitk.WriteImage(sitk.ReadImage(str(demo_inputs["ap"]))[:, :, 20], str(flat))
+    inputs = {**demo_inputs, "vp": flat}
+    line = one_line_error(capsys, *case_args(inputs, clinical_json(), demo_model_dir(), tmp_path / "o"))
+    assert "2-D" in line or "3-D" in line
+
+
+def test_mr_like_intensities_are_refused(capsys, demo_inputs, clinical_json, tmp_path):
+    ct = sitk.ReadImage(str(demo_inputs["ap"]))
+    mr_like = sitk.RescaleIntensity(ct, 0.0, 1200.0)  # same anatomy, no air near -1000 HU
+    path = tmp_path / "mr_like.nii.gz"
+    sitk.WriteImage(mr_like, str(path))
+    inputs = {**demo_inputs, "ap": path}
+    line = one_line_error(capsys, *case_args(inputs, clinical_json(), demo_model_dir(), tmp_path / "o"))
+    assert "does not look like CT" in line

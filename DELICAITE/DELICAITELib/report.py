@@ -108,6 +108,7 @@ def write_html(path: Path, result: Mapping, png_path: Path) -> Path:
         ("Interaction score h", f"{score['h']:+.3f}"),
         (f"{score['interval_level']:.0%} interval", f"[{score['lower']:+.3f}, {score['upper']:+.3f}]"),
         ("Cutoff c", f"{result['cutoff']:.3f}  (HAIC when h < −c, TACE when h > c)"),
+        ("Missing inputs (set to the training mean)", ", ".join(result.get("imputed_with_training_mean", [])) or "none"),
     ]
     slices = [(f"slice {s['index']}", f"{s['area_mm2']:.1f} mm²") for s in result["slices"]]
     drivers = [(d["feature"], f"{d['contribution']:+.3f}") for d in result.get("drivers", [])]

@@ -31,15 +31,23 @@ N_DRIVERS = 5
 Progress = Callable[[str], None]
 
 
-def _features_for_model(model, clinical: Mapping, radiomics: Mapping[str, float]) -> pd.DataFrame:
-    """The one-row input the model was trained on, taken from the encoded clinical and radiomics values."""
+def _features_for_model(model, clinical: Mapping, radiomics: Mapping[str, float]) -> tuple[pd.DataFrame, list[str]]:
+    """The one-row input the model was trained on, and the names of the inputs that were missing.
+
+    Optional covariates the user left out are filled with the training cohort's mean (the model's
+    scaler centre), so they push the score neither way; result.json lists them.
+    """
     available = {**encode(clinical).iloc[0].to_dict(), **radiomics}
     wanted = list(model.feature_names_in_)
-    missing = [name for name in wanted if name not in available]
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    absent = [name for name in wanted if name not in available]
+    if absent:
+        shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
         raise DelicaiteError(f"the model needs features this case does not have: {shown}")
-    return pd.DataFrame([{name: available[name] for name in wanted}])
+    row = {name: available[name] for name in wanted}
+    imputed = [name for name in wanted if pd.isna(row[name])]
+    for name in imputed:
+        row[name] = float(model.scaler_mean_[wanted.index(name)])
+    return pd.DataFrame([row]), imputed
 
 
 def predict_case(model, x: pd.DataFrame) -> dict:
@@ -101,12 +109,14 @@ def run_case(ap, vp, mask, clinical: Mapping, model_path: str | Path, out_dir: s
     radiomics = extract_radiomics({"AP": case.ap, "VP": case.vp}, case.label, [s.index for s in slices],
                                   params=radiomics_params)
     say("[6/6] interaction model")
-    prediction = predict_case(model, _features_for_model(model, record, radiomics))
+    x, imputed = _features_for_model(model, record, radiomics)
+    prediction = predict_case(model, x)
 
     result = {
         "delicaite_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **prediction,
+        "imputed_with_training_mean": imputed,
         "slices": slice_rows,
         "alignment": case.alignment,
         "radiomics_settings_version": load_radiomics_settings(radiomics_params)[1],

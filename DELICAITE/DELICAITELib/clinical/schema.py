@@ -56,8 +56,8 @@ def _fmt(x: float) -> str:
 
 
 # Required = what a clinician always has for a large-HCC tumour board and what the study found
-# predictive (Table 2: tumour number, PVTT, AFP); everything else may be missing and is imputed by
-# the model.
+# predictive (Table 2: tumour number, PVTT, AFP); everything else may be missing: the case workflow
+# fills it with the training cohort's mean and lists it in result.json.
 _FIELDS = [
     Field("age", "Age", "continuous", "y", (18, 100), required=True, description="age at baseline, years"),
     Field("sex", "Sex", "categorical", None, allowed=("male", "female"), required=True, description="sex"),
@@ -141,3 +141,13 @@ def normalise_unit(text: str) -> str:
 def field(name: str) -> Field:
     """The Field called `name` (KeyError if unknown: use validation for user input)."""
     return SCHEMA[name]
+
+
+def schema_markdown() -> str:
+    """The schema as a Markdown table (docs/clinical-covariates.md is this text)."""
+    rows = ["| field | label | kind | unit | plausible range or values | required |", "| --- | --- | --- | --- | --- | --- |"]
+    for f in SCHEMA.values():
+        values = f.range_text() if f.range else ("0 / 1" if f.kind == "binary" else " / ".join(map(str, f.allowed)))
+        rows.append(f"| `{f.name}` | {f.label} | {f.kind} | {f.unit or ''} | {values} | "
+                    f"{'yes' if f.required else 'no'} |")
+    return "## Clinical covariates (DELICAITELib.clinical.SCHEMA)\n\n" + "\n".join(rows) + "\n"
