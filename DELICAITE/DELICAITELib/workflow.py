@@ -127,7 +127,7 @@ def run_case(ap, vp, mask, clinical: Mapping, model_path: str | Path, out_dir: s
     (out / "result.json").write_text(json.dumps(result, indent=2, default=_jsonable), encoding="utf-8")
     (out / "features.json").write_text(json.dumps({"clinical": record, "radiomics": radiomics}, indent=2,
                                                   default=_jsonable), encoding="utf-8")
-    training_h = model.training_summary_.get("h_quantiles")
+    training_h = getattr(model, "training_h_", None)  # every training patient's score
     png = write_png(out / "report.png", result, {"AP": case.ap, "VP": case.vp}, case.label, training_h)
     write_html(out / "report.html", result, png)
     return result
