@@ -73,7 +73,8 @@ def test_case_on_ircadb17(ircadb17_dir, ircadb17_independent_largest, tmp_path, 
     # The report's slices are the three largest-tumour slices counted from the mask files by pydicom alone.
     assert [s["index"] for s in result["slices"]] == [index for _, index in ircadb17_independent_largest]
     assert [s["area_mm2"] for s in result["slices"]] == pytest.approx([a for a, _ in ircadb17_independent_largest])
-    assert result["alignment"]["same_grid"] is True
+    assert result["alignment"]["same_grid"] is True and result["alignment"]["single_phase"] is True
+    assert "one image given as both AP and VP" in (out / "report.html").read_text()
     assert (out / "report.png").stat().st_size > 20_000
     assert "recommendation:" in stdout and "[6/6]" in stderr
 

@@ -79,7 +79,7 @@ def test_hcc009_two_phases_load_on_one_grid(hcc009_dir):
     case = load_case(hcc009_dir / AP_SERIES, hcc009_dir / VP_SERIES)
     print("HCC_009 alignment:", case.alignment)
     report = case.alignment
-    assert report["same_grid"] is True and report["vp_resampled"] is False
+    assert report["same_grid"] is True and report["vp_resampled"] is False and report["single_phase"] is False
     assert report["overlap_fraction"] == 1.0 and report["origin_offset_mm"] == 0.0
     assert report["spacing_ap"] == pytest.approx((0.742188, 0.742188, 2.5))
     assert report["spacing_vp"] == pytest.approx(report["spacing_ap"])

@@ -29,7 +29,8 @@ ImageSource = str | Path | sitk.Image
 @dataclass
 class Case:
     """AP and VP as float32 HU on the AP grid, the label map (UInt8 0/1/2 on the AP grid, or None), and
-    ``alignment``: same_grid, vp_resampled, overlap_fraction, origin_offset_mm, spacing_ap, spacing_vp."""
+    ``alignment``: same_grid, vp_resampled, overlap_fraction, origin_offset_mm, spacing_ap, spacing_vp,
+    single_phase (the same source was given as AP and VP)."""
 
     ap: sitk.Image
     vp: sitk.Image
@@ -51,8 +52,9 @@ def load_case(ap: ImageSource | None, vp: ImageSource | None, mask: ImageSource 
         )
     ap_image = _as_ct(ap, "AP")
     # Single-phase data comes as the same source twice: read it once.
-    vp_image = sitk.Image(ap_image) if _same_source(ap, vp) else _as_ct(vp, "VP")
-    alignment = _alignment(ap_image, vp_image)
+    single_phase = _same_source(ap, vp)
+    vp_image = sitk.Image(ap_image) if single_phase else _as_ct(vp, "VP")
+    alignment = {**_alignment(ap_image, vp_image), "single_phase": single_phase}
     if not alignment["same_grid"]:
         if alignment["overlap_fraction"] == 0.0:
             raise ImageError(
