@@ -110,6 +110,8 @@ def write_html(path: Path, result: Mapping, png_path: Path) -> Path:
         ("Cutoff c", f"{result['cutoff']:.3f}  (HAIC when h < −c, TACE when h > c)"),
         ("Missing inputs (set to the training mean)", ", ".join(result.get("imputed_with_training_mean", [])) or "none"),
     ]
+    if result.get("mask_source", "given") != "given":
+        summary.append(("Tumour mask", result["mask_source"]))
     if result.get("alignment", {}).get("single_phase"):
         summary.append(("Phases", "one image given as both AP and VP: the phase contrast is not used"))
     slices = [(f"slice {s['index']}", f"{s['area_mm2']:.1f} mm²") for s in result["slices"]]

@@ -83,11 +83,12 @@ def _model_summary(model, model_path: Path, include_identifiers: bool) -> dict:
 
 
 def run_case(ap, vp, mask, clinical: Mapping, model_path: str | Path, out_dir: str | Path, *,
-             radiomics_params=None, include_identifiers: bool = False, progress: Progress | None = None) -> dict:
+             radiomics_params=None, include_identifiers: bool = False, device: str = "auto",
+             progress: Progress | None = None) -> dict:
     """Run one case and write result.json, features.json, report.png and report.html into ``out_dir``.
 
     ``ap``/``vp``/``mask`` are paths (DICOM folder, NIfTI, NRRD; an IRCADb folder for the mask) or
-    SimpleITK images. File paths are kept out of the outputs unless ``include_identifiers`` is True,
+    SimpleITK images. Without a mask the AP phase is auto-segmented on ``device`` (result.json says so). File paths are kept out of the outputs unless ``include_identifiers`` is True,
     since they often carry patient names or IDs.
     """
     say = progress or (lambda message: log.info(message))
@@ -100,8 +101,13 @@ def run_case(ap, vp, mask, clinical: Mapping, model_path: str | Path, out_dir: s
     model = load_model(model_path)
     say("[3/6] loading the arterial and portal-venous phases")
     case = load_case(ap, vp, mask)
+    mask_source = "given"
     if case.label is None:
-        raise DelicaiteError("no tumour mask given: pass --mask (automatic segmentation comes with a later release)")
+        from .segmentation.backends import segment_ct
+
+        say("      no mask given: auto-segmenting liver and tumour on the AP phase (review it before use)")
+        case.label = segment_ct(case.ap, device=device, progress=say)
+        mask_source = "automatic (DELICAITE segmentation network, not reviewed)"
     say("[4/6] picking the three largest tumour slices")
     slices = largest_tumour_slices(case.label)
     slice_rows = [{"index": s.index, "area_mm2": s.area_mm2} for s in slices]
@@ -118,6 +124,7 @@ def run_case(ap, vp, mask, clinical: Mapping, model_path: str | Path, out_dir: s
         **prediction,
         "imputed_with_training_mean": imputed,
         "slices": slice_rows,
+        "mask_source": mask_source,
         "alignment": case.alignment,
         "radiomics_settings_version": load_radiomics_settings(radiomics_params)[1],
         "model": _model_summary(model, Path(model_path), include_identifiers),

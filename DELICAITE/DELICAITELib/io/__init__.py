@@ -7,7 +7,7 @@ from .case import Case, load_case
 from .checks import check_ct, overlap_fraction, same_grid
 from .dicom import SeriesInfo, list_series, read_dicom_series
 from .images import read_image
-from .labels import LIVER, TUMOUR, check_label, read_label
+from .labels import LIVER, TUMOUR, check_label, label_volumes_ml, read_label
 
 __all__ = [
     "Case",
@@ -16,6 +16,7 @@ __all__ = [
     "TUMOUR",
     "check_ct",
     "check_label",
+    "label_volumes_ml",
     "list_series",
     "load_case",
     "overlap_fraction",

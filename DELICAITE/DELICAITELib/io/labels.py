@@ -110,6 +110,14 @@ def _value_summary(values: np.ndarray, limit: int = 8) -> str:
     return shown + (f", … ({distinct.size} distinct)" if distinct.size > limit else "")
 
 
+def label_volumes_ml(label: sitk.Image) -> dict[str, float]:
+    """Liver (label >= 1, tumour included) and tumour (label 2) volumes in mL, from the spacing."""
+    voxel_ml = float(np.prod(label.GetSpacing())) / 1000.0
+    values = sitk.GetArrayViewFromImage(label)
+    return {"liver_ml": voxel_ml * np.count_nonzero(values >= LIVER),
+            "tumour_ml": voxel_ml * np.count_nonzero(values == TUMOUR)}
+
+
 def _labelled_volume_mm3(label: sitk.Image) -> float:
     voxel = float(np.prod(label.GetSpacing()))
     return voxel * np.count_nonzero(sitk.GetArrayViewFromImage(label))

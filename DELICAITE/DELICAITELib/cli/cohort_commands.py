@@ -1,0 +1,47 @@
+"""`delicaite simulate` and `delicaite train`: cohorts and the interaction model."""
+
+from __future__ import annotations
+
+import time
+
+from .common import progress
+
+
+def cmd_simulate(args) -> None:
+    from ..cohort import write_cohort
+    from ..simulate import simulate_cohort
+
+    cohort = simulate_cohort(n=args.n, seed=args.seed, n_centres=args.centres, assignment=args.assignment)
+    write_cohort(cohort, args.out)
+    print(f"wrote a simulated cohort of {args.n} patients ({args.assignment} therapy choice) to {args.out}")
+
+
+def cmd_train(args) -> None:
+    from ..cohort import train_from_cohort
+
+    started = time.perf_counter()
+    model = train_from_cohort(args.cohort, args.out, n_ensemble=args.ensemble, epochs=args.epochs,
+                              propensity_weighting=not args.no_propensity, cutoff=args.cutoff, seed=args.seed,
+                              progress=progress)
+    summary = model.training_summary_
+    print(f"trained on {summary['n']} patients in {time.perf_counter() - started:.1f} s; model written to {args.out}")
+
+
+def add_parsers(sub) -> None:
+    simulate = sub.add_parser("simulate", help="write a simulated cohort with a known interaction")
+    simulate.add_argument("--n", type=int, default=900)
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--centres", type=int, default=3)
+    simulate.add_argument("--assignment", choices=["physician", "randomized"], default="physician")
+    simulate.add_argument("--out", required=True)
+    simulate.set_defaults(func=cmd_simulate)
+
+    train = sub.add_parser("train", help="train the interaction model on a cohort folder (covariates)")
+    train.add_argument("--cohort", required=True, help="cohort folder with manifest.csv and covariates.csv")
+    train.add_argument("--out", required=True, help="model folder to write")
+    train.add_argument("--ensemble", type=int, default=5, help="ensemble size (gives the interval of h)")
+    train.add_argument("--epochs", type=int, default=None, help="training epochs per member (default: model's)")
+    train.add_argument("--no-propensity", action="store_true", help="no inverse-propensity weights (randomized cohort)")
+    train.add_argument("--cutoff", type=float, default=0.0, help="recommendation cutoff c on |h|")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=cmd_train)

@@ -1,0 +1,92 @@
+"""`delicaite segment`, `train-seg` and `eval-seg`: liver and tumour auto-segmentation."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .common import progress
+
+VALIDATION_SHARE = 0.2
+
+
+def cmd_segment(args) -> None:
+    from ..io import label_volumes_ml, read_image
+    from ..segmentation.backends import segment_ct
+
+    started = time.perf_counter()
+    image = read_image(args.ct)
+    label = segment_ct(image, backend=args.backend, device=args.device, weights=args.weights,
+                       ct_path=args.ct, progress=progress)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(label, str(out), useCompression=True)
+    volumes = label_volumes_ml(label)
+    print(f"liver {volumes['liver_ml']:.0f} mL, tumour {volumes['tumour_ml']:.0f} mL "
+          f"({time.perf_counter() - started:.1f} s); wrote {out}")
+
+
+def _split_validation(pairs: list, seed: int) -> tuple[list, list]:
+    """A seeded share of the pairs held out for validation Dice (none when there are too few)."""
+    if len(pairs) < 3:
+        return pairs, []
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    n_val = max(1, int(round(VALIDATION_SHARE * len(pairs))))
+    return [pairs[i] for i in order[n_val:]], [pairs[i] for i in order[:n_val]]
+
+
+def cmd_train_seg(args) -> None:
+    from ..segmentation.datasets import find_training_pairs
+    from ..segmentation.training import train_segmentation
+
+    pairs = [pair for folder in args.data for pair in find_training_pairs(folder)]
+    if args.val:
+        val = [pair for folder in args.val for pair in find_training_pairs(folder)]
+        train = pairs
+    else:
+        train, val = _split_validation(pairs, args.seed)
+    progress(f"training on {len(train)} volume(s), validating on {len(val)}")
+    history = train_segmentation(train, args.out, val_volumes=val or None, epochs=args.epochs, seed=args.seed,
+                                 device=args.device, resume=args.resume, progress=True)
+    print(f"wrote the checkpoint and best weights under {args.out}; last epoch: {json.dumps(history[-1]) if history else '-'}")
+
+
+def cmd_eval_seg(args) -> None:
+    from ..segmentation.metrics import evaluate_files
+
+    metrics = evaluate_files(args.pred, args.ref)
+    text = json.dumps(metrics, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
+
+
+def add_parsers(sub) -> None:
+    segment = sub.add_parser("segment", help="auto-segment liver (1) and tumour (2) of a CT onto its own grid")
+    segment.add_argument("ct", help="CT: DICOM series folder, NIfTI or NRRD")
+    segment.add_argument("--out", required=True, help="label map to write (e.g. SEG.nii.gz or .nrrd)")
+    segment.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    segment.add_argument("--backend", choices=["delicaite", "totalsegmentator"], default="delicaite",
+                         help="delicaite: the bundled network; totalsegmentator: liver only, when installed")
+    segment.add_argument("--weights", help="segmentation weights folder (default: the bundled model)")
+    segment.set_defaults(func=cmd_segment)
+
+    train = sub.add_parser("train-seg", help="train the segmentation network on image/label folders")
+    train.add_argument("data", nargs="+", help="folders: MSD Task03, LiTS, NIfTI/NRRD pairs or 3D-IRCADb")
+    train.add_argument("--out", required=True, help="output folder (checkpoint/ and best/)")
+    train.add_argument("--val", nargs="*", help="validation folders (default: a seeded 20%% of the data)")
+    train.add_argument("--epochs", type=int, default=100)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    train.set_defaults(func=cmd_train_seg)
+
+    evaluate = sub.add_parser("eval-seg", help="Dice, HD95 and volume error per structure, as JSON")
+    evaluate.add_argument("--pred", required=True, help="predicted label map")
+    evaluate.add_argument("--ref", required=True, help="reference label map (or a 3D-IRCADb folder)")
+    evaluate.add_argument("--out", help="also write the JSON to this file")
+    evaluate.set_defaults(func=cmd_eval_seg)
