@@ -33,18 +33,21 @@ def _liver_box(label: np.ndarray, margin: int = 12) -> tuple[slice, slice]:
             slice(max(cols[0] - margin, 0), cols[-1] + margin + 1))
 
 
-def _draw_slices(axes_rows, images: Mapping[str, sitk.Image], label: sitk.Image, slices: Sequence[Mapping]) -> None:
+def _draw_slices(axes_rows, images: Mapping[str, sitk.Image], label: sitk.Image, indices: Sequence[int],
+                 captions: Sequence[str]) -> None:
+    """One row per phase, one panel per slice: CT at W250/L40, liver outline blue, tumour outline yellow."""
     label_array = sitk.GetArrayViewFromImage(label)
     box = _liver_box(label_array)
     sx, sy = label.GetSpacing()[:2]
     for axes, (phase, image) in zip(axes_rows, images.items()):
         array = sitk.GetArrayViewFromImage(image)
-        for ax, picked in zip(axes, slices):
-            z = int(picked["index"])
+        for ax, z, caption in zip(axes, indices, captions):
             ax.imshow(array[z][box], cmap="gray", vmin=WINDOW[0], vmax=WINDOW[1], aspect=sy / sx)
-            ax.contour(label_array[z][box] == 2, levels=[0.5], colors="#ffd400", linewidths=1.2)
-            ax.contour(label_array[z][box] >= 1, levels=[0.5], colors="#39c0ff", linewidths=0.8)
-            ax.set_title(f"{phase} · slice {z} · {picked['area_mm2']:,.0f} mm²", fontsize=9)
+            for mask, colour, width in ((label_array[z][box] >= 1, "#39c0ff", 0.8),
+                                        (label_array[z][box] == 2, "#ffd400", 1.2)):
+                if mask.any():
+                    ax.contour(mask, levels=[0.5], colors=colour, linewidths=width)
+            ax.set_title(f"{phase} · slice {z}{caption}", fontsize=9)
             ax.set_axis_off()
 
 
@@ -82,7 +85,8 @@ def write_png(path: Path, result: Mapping, images: Mapping[str, sitk.Image], lab
     fig = plt.figure(figsize=(3.2 * n_cols + 5, 3.3 * len(images)), constrained_layout=True)
     grid = fig.add_gridspec(len(images), n_cols + 2)
     axes_rows = [[fig.add_subplot(grid[row, col]) for col in range(len(slices))] for row in range(len(images))]
-    _draw_slices(axes_rows, images, label, slices)
+    _draw_slices(axes_rows, images, label, [int(s["index"]) for s in slices],
+                 [f" · {s['area_mm2']:,.0f} mm²" for s in slices])
     side = grid[:, n_cols:].subgridspec(2, 1)
     _draw_risks(fig.add_subplot(side[0]), result["risk"])
     _draw_score(fig.add_subplot(side[1]), result["interaction_score"], result["cutoff"], training_h)
@@ -90,6 +94,25 @@ def write_png(path: Path, result: Mapping, images: Mapping[str, sitk.Image], lab
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def write_segmentation_preview(path: Path, image: sitk.Image, label: sitk.Image, n_slices: int = 3) -> Path:
+    """Three axial slices spread through the liver (25/50/75 % of its extent) with the outlines."""
+    from .io import label_volumes_ml
+
+    liver_slices = np.flatnonzero((sitk.GetArrayViewFromImage(label) >= 1).any(axis=(1, 2)))
+    if liver_slices.size == 0:
+        indices = [image.GetSize()[2] // 2]
+    else:
+        quantiles = np.linspace(0, 1, n_slices + 2)[1:-1]
+        indices = sorted({int(v) for v in np.quantile(liver_slices, quantiles, method="nearest")})
+    volumes = label_volumes_ml(label)
+    fig, axes = plt.subplots(1, len(indices), figsize=(3.4 * len(indices), 3.6), constrained_layout=True, squeeze=False)
+    _draw_slices(axes, {"CT": image}, label, indices, [""] * len(indices))
+    fig.suptitle(f"liver {volumes['liver_ml']:.0f} mL · tumour {volumes['tumour_ml']:.0f} mL", fontsize=11)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
 
 
 def _table(rows: Sequence[tuple[str, object]]) -> str:

@@ -25,6 +25,10 @@ def cmd_segment(args) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(label, str(out), useCompression=True)
+    if args.preview:
+        from ..report import write_segmentation_preview
+
+        write_segmentation_preview(args.preview, image, label)
     volumes = label_volumes_ml(label)
     print(f"liver {volumes['liver_ml']:.0f} mL, tumour {volumes['tumour_ml']:.0f} mL "
           f"({time.perf_counter() - started:.1f} s); wrote {out}")
@@ -73,6 +77,7 @@ def add_parsers(sub) -> None:
     segment.add_argument("--backend", choices=["delicaite", "totalsegmentator"], default="delicaite",
                          help="delicaite: the bundled network; totalsegmentator: liver only, when installed")
     segment.add_argument("--weights", help="segmentation weights folder (default: the bundled model)")
+    segment.add_argument("--preview", help="also write a PNG of three axial slices with the outlines")
     segment.set_defaults(func=cmd_segment)
 
     train = sub.add_parser("train-seg", help="train the segmentation network on image/label folders")
