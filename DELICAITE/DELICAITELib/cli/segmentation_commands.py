@@ -55,7 +55,8 @@ def cmd_train_seg(args) -> None:
         train, val = _split_validation(pairs, args.seed)
     progress(f"training on {len(train)} volume(s), validating on {len(val)}")
     history = train_segmentation(train, args.out, val_volumes=val or None, epochs=args.epochs, seed=args.seed,
-                                 device=args.device, resume=args.resume, progress=True)
+                                 device=args.device, resume=args.resume, progress=True,
+                                 iterations_per_epoch=args.iterations, batch_size=args.batch_size)
     print(f"wrote the checkpoint and best weights under {args.out}; last epoch: {json.dumps(history[-1]) if history else '-'}")
 
 
@@ -85,6 +86,8 @@ def add_parsers(sub) -> None:
     train.add_argument("--out", required=True, help="output folder (checkpoint/ and best/)")
     train.add_argument("--val", nargs="*", help="validation folders (default: a seeded 20%% of the data)")
     train.add_argument("--epochs", type=int, default=100)
+    train.add_argument("--iterations", type=int, default=50, help="patch batches per epoch")
+    train.add_argument("--batch-size", type=int, default=2)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")

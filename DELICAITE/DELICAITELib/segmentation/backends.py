@@ -34,6 +34,5 @@ def segment_ct(image: sitk.Image, *, backend: str = "delicaite", device: str = "
             if ct_path is None or Path(ct_path).is_dir():  # a DICOM folder is written out as one volume
                 ct_path = Path(work) / "ct.nii.gz"
                 sitk.WriteImage(image, str(ct_path))
-            label = run_totalsegmentator(ct_path, Path(work) / "out", device="gpu" if device == "cuda" else "cpu")
-            return label
+            return run_totalsegmentator(ct_path, Path(work) / "out", device=device, reference=image)
     raise DelicaiteError(f"unknown segmentation backend {backend!r}: choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,145 @@
+"""Auto-segmentation of liver (1) and tumour (2) on the CT's own grid with the trained network.
+
+Pipeline: check the CT → resample to the working grid (:mod:`.preprocess`) → MONAI sliding-window
+inference (Gaussian-weighted overlapping patches; mixed precision on CUDA) → softmax → liver and
+tumour probabilities resampled *linearly* back onto the input grid → argmax there → post-processing.
+Interpolating probabilities rather than labels gives smooth sub-voxel boundaries on a fine input
+grid (e.g. 0.7 mm) from a 3 mm working grid.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+from monai.inferers import sliding_window_inference
+from torch import nn
+
+from ..io import check_ct
+from ..io.labels import label_volumes_ml
+from .device import resolve_device
+from .network import SegmentationConfig
+from .preprocess import to_working_arrays
+from .weights import load_segmentation_weights
+
+__all__ = ["segment", "load_segmentation_weights", "predict_probabilities", "MIN_LIVER_ML"]
+
+# A whole or partial abdominal CT shows hundreds of mL of liver; less means the liver is not in the
+# field of view (head, chest, legs) or the network failed, and the caller should know.
+MIN_LIVER_ML = 200.0
+# The liver is never wrapped in bone; a "liver" whose 9 mm surroundings are mostly bone is brain in
+# a skull (or similar). Real livers measured 0–3 % bone around them (ribs), a synthetic head 25 %.
+BONE_HU = 300.0
+SHELL_MM = 9.0
+MAX_BONE_SHELL_FRACTION = 0.15
+# a volume smaller than a patch (partial scan, tight crop) is padded by repeating its border
+PAD_MODE = "replicate"
+OVERLAP = 0.25  # sliding-window overlap: 0.25 halves the work of 0.5 for a Dice change < 0.005 here
+
+
+def predict_probabilities(network: nn.Module, values: np.ndarray, config: SegmentationConfig,
+                          device: torch.device) -> np.ndarray:
+    """Softmax probabilities (classes, z, y, x) float32 of scaled working-grid ``values`` (z, y, x)."""
+    network = network.to(device).eval()
+    inputs = torch.from_numpy(np.ascontiguousarray(values))[None, None].to(device)
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=device.type == "cuda"):
+        logits = sliding_window_inference(inputs, config.patch_zyx, sw_batch_size=2 if device.type == "cpu" else 8,
+                                          predictor=network, overlap=OVERLAP, mode="gaussian",
+                                          padding_mode=PAD_MODE)
+        probabilities = torch.softmax(logits.float(), dim=1)[0]
+    return probabilities.cpu().numpy()
+
+
+def segment(image: sitk.Image, weights=None, device: str = "auto",
+            progress: Callable[[str], None] | None = None, postprocess: bool = True) -> sitk.Image:
+    """Label map (UInt8: 0 background, 1 liver, 2 tumour) of CT ``image`` on ``image``'s grid.
+
+    ``weights``: a model directory (weights.npz + model.json) or None for the shipped model.
+    ``device``: "auto" (CUDA when available), "cpu" or "cuda" (DelicaiteError when absent).
+    ``progress``: called with a short message before each step. ``postprocess``: keep the largest
+    liver component, fill holes, keep tumour inside the liver. Raises ImageError for a non-CT image;
+    warns "no liver found in the field of view" when less than :data:`MIN_LIVER_ML` of liver is found.
+    """
+    report = progress or (lambda message: None)
+    check_ct(image, name="CT to segment")
+    torch_device = resolve_device(device)
+    network, config, _ = load_segmentation_weights(weights)
+    report("resampling the CT to the working grid")
+    values, _, grid = to_working_arrays(image, None, config)
+    report(f"running the segmentation network on {torch_device.type}")
+    probabilities = predict_probabilities(network, values, config, torch_device)
+    bone_fraction = bone_around_liver(probabilities, values, config)
+    del values
+    if bone_fraction > MAX_BONE_SHELL_FRACTION:
+        warnings.warn(
+            f"no liver found in the field of view: the liver-like region the network found is {100 * bone_fraction:.0f}% "
+            "surrounded by bone (a head?), so it was discarded; give an abdominal CT or draw the liver by hand",
+            stacklevel=2,
+        )
+        return _empty_label(image)
+    report("resampling the prediction onto the CT grid")
+    label = _labels_on_grid(probabilities, grid, image)
+    if postprocess:
+        from .postprocess import postprocess as clean
+
+        report("post-processing the label map")
+        label = clean(label)
+    liver_ml = label_volumes_ml(label)["liver_ml"]
+    if liver_ml < MIN_LIVER_ML:
+        warnings.warn(
+            f"no liver found in the field of view ({liver_ml:.0f} mL of liver < {MIN_LIVER_ML:.0f} mL): "
+            "check that the CT covers the upper abdomen, or draw the liver by hand",
+            stacklevel=2,
+        )
+    return label
+
+
+def bone_around_liver(probabilities: np.ndarray, values: np.ndarray, config: SegmentationConfig) -> float:
+    """Fraction of bone (>= BONE_HU) in a SHELL_MM shell around the predicted liver, on the working grid."""
+    liver = sitk.GetImageFromArray(((probabilities[1] + probabilities[2]) > 0.5).astype(np.uint8))
+    liver.SetSpacing(config.spacing_mm)
+    radius = [max(1, round(SHELL_MM / s)) for s in config.spacing_mm]
+    shell = sitk.GetArrayFromImage(sitk.BinaryDilate(liver, radius) - liver).astype(bool)
+    if not shell.any():
+        return 0.0
+    low, high = config.hu_window
+    # values are scaled HU; above the window's top every voxel reads 1.0, so compare there at most
+    bone_level = (min(BONE_HU, high) - low) / (high - low) - 1e-6
+    return float(np.mean(values[shell] >= bone_level))
+
+
+def _empty_label(reference: sitk.Image) -> sitk.Image:
+    label = sitk.Image(reference.GetSize(), sitk.sitkUInt8)
+    label.CopyInformation(reference)
+    return label
+
+
+def probabilities_to_labels(liver: np.ndarray, tumour: np.ndarray) -> np.ndarray:
+    """UInt8 labels from liver and tumour probabilities, hierarchically: first the whole liver
+    (P(liver) + P(tumour) > P(background), i.e. > 0.5), then tumour where P(tumour) > P(liver).
+
+    A plain argmax would call a voxel background at 0.4 / 0.3 / 0.3 although it is liver-or-tumour
+    with probability 0.6; the contract's liver is label >= 1, so the liver is decided first.
+    """
+    whole = (liver + tumour) > 0.5
+    return np.where(whole, np.where(tumour > liver, 2, 1), 0).astype(np.uint8)
+
+
+def _labels_on_grid(probabilities: np.ndarray, grid: sitk.Image, reference: sitk.Image) -> sitk.Image:
+    """Label map on ``reference``'s grid from working-grid probabilities, interpolated linearly.
+
+    Only liver and tumour are resampled: linear interpolation keeps the classes summing to one, so
+    background is 1 − liver − tumour, and that saves a third of the memory on a 512² × N grid.
+    """
+    foreground = sitk.GetImageFromArray(np.moveaxis(probabilities[1:], 0, -1), isVector=True)
+    foreground.CopyInformation(grid)
+    on_grid = sitk.Resample(foreground, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkVectorFloat32)
+    del foreground
+    fg = sitk.GetArrayViewFromImage(on_grid)  # (z, y, x, 2): liver, tumour
+    labels = probabilities_to_labels(fg[..., 0], fg[..., 1])
+    label = sitk.GetImageFromArray(labels)
+    label.CopyInformation(reference)
+    return label

@@ -1,0 +1,97 @@
+"""Benchmark auto-segmentation of IRCADb-17 (512×512×119) with the shipped weights; prints JSON.
+
+Times `segment` (resampling, sliding-window network, resampling back, post-processing) on the CPU,
+median of --repeats runs after one warm-up, and the process's peak resident memory (ru_maxrss).
+Reading the DICOM series is timed separately. When torch sees CUDA the GPU time is recorded too.
+Targets: CPU <= 30 s and <= 4 GB on a 2-core machine; GPU <= 3 s.
+
+    python Testing/benchmarks/bench_segment.py [--data ../shared/data] [--repeats 3] [--out bench.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+import torch
+
+TARGETS = {"cpu_s": 30.0, "peak_rss_mb": 4096.0, "cuda_s": 3.0}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def _time_segment(image, device: str, repeats: int):
+    from DELICAITELib.segmentation.inference import segment
+
+    label = segment(image, device=device)  # warm-up: first-call allocations, cuDNN autotuning
+    times = []
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        label = segment(image, device=device)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - started)
+    return label, statistics.median(times), times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared" / "data"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args()
+    ircadb = Path(args.data) / "ircadb-17"
+    if not ircadb.exists():
+        raise SystemExit(f"IRCADb-17 not found at {ircadb}: pass --data pointing at shared/data")
+
+    from DELICAITELib.io import read_image, read_label
+    from DELICAITELib.io.labels import label_volumes_ml
+    from DELICAITELib.segmentation.weights import SHIPPED_WEIGHTS
+
+    started = time.perf_counter()
+    image = read_image(ircadb / "PATIENT_DICOM")
+    read_s = time.perf_counter() - started
+    reference = read_label(ircadb, reference=image)
+
+    label, cpu_s, cpu_times = _time_segment(image, "cpu", args.repeats)
+    predicted, truth = sitk.GetArrayViewFromImage(label) >= 1, sitk.GetArrayViewFromImage(reference) >= 1
+    result = {
+        "what": "segment() of IRCADb-17 with the shipped weights (not held out: IRCADb-17 is in their training set)",
+        "image_size": list(image.GetSize()),
+        "read_dicom_s": round(read_s, 2),
+        "cpu": {"median_s": round(cpu_s, 2), "runs_s": [round(t, 2) for t in cpu_times],
+                "torch_threads": torch.get_num_threads()},
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "liver_ml": round(label_volumes_ml(label)["liver_ml"], 1),
+        "liver_dice_vs_mask": round(2.0 * np.count_nonzero(predicted & truth) / (predicted.sum() + truth.sum()), 4),
+        "weights_sha256": json.loads((SHIPPED_WEIGHTS / "model.json").read_text())["weights_sha256"],
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version(),
+                    "torch": torch.__version__, "processor": platform.processor() or platform.machine()},
+        "targets": TARGETS,
+    }
+    if torch.cuda.is_available():
+        _, cuda_s, cuda_times = _time_segment(image, "cuda", args.repeats)
+        result["cuda"] = {"median_s": round(cuda_s, 3), "runs_s": [round(t, 3) for t in cuda_times],
+                          "gpu": torch.cuda.get_device_name(0),
+                          "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)}
+    result["meets_targets"] = (cpu_s <= TARGETS["cpu_s"] and result["peak_rss_mb"] <= TARGETS["peak_rss_mb"]
+                               and ("cuda" not in result or result["cuda"]["median_s"] <= TARGETS["cuda_s"]))
+    text = json.dumps(result, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

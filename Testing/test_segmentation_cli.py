@@ -1,0 +1,110 @@
+"""`delicaite segment`, `eval-seg`, `train-seg` and `case` without a mask, with the shipped weights."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from DELICAITELib.cli import main
+from DELICAITELib.demo import DEMO_CLINICAL, demo_model_dir
+from DELICAITELib.io import label_volumes_ml
+
+# Pictures a person may want to look at after a test run (git-ignored).
+PICTURES = Path(__file__).resolve().parent / "output"
+
+
+def run_cli(capsys, *argv):
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def ircadb17_segmented(ircadb17_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("seg") / "ircadb17_seg.nii.gz"
+    assert main(["segment", str(ircadb17_dir / "PATIENT_DICOM"), "--out", str(out), "--device", "cpu"]) == 0
+    return out
+
+
+def test_hcc009_liver_picture_and_volume(hcc009_dir, tmp_path, capsys):
+    """No reference mask exists for HCC_009: a person looks at the PNG; the volume must be a liver's."""
+    PICTURES.mkdir(exist_ok=True)
+    seg, preview = tmp_path / "hcc009_seg.nii.gz", PICTURES / "hcc009_auto_liver.png"
+    status, stdout, stderr = run_cli(capsys, "segment", hcc009_dir / "series-4-recon2-liver-3-phase",
+                                     "--out", seg, "--preview", preview)
+    assert status == 0, stderr
+    label = sitk.ReadImage(str(seg))
+    assert label.GetSize() == (512, 512, 69)
+    liver_ml = label_volumes_ml(label)["liver_ml"]
+    print(f"HCC_009 automatic liver volume: {liver_ml:.0f} mL; picture: {preview}")
+    assert 1000 <= liver_ml <= 3500
+    assert preview.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_seg_on_ircadb17(ircadb17_dir, ircadb17_segmented, tmp_path, capsys):
+    report = tmp_path / "metrics.json"
+    status, stdout, stderr = run_cli(capsys, "eval-seg", "--pred", ircadb17_segmented, "--ref", ircadb17_dir,
+                                     "--out", report)
+    assert status == 0, stderr
+    metrics = json.loads(report.read_text())
+    assert json.loads(stdout) == metrics
+    liver = metrics["liver"]
+    assert liver["dice"] > 0.85 and liver["hd95_mm"] is not None
+    assert liver["volume_ref_ml"] == pytest.approx(label_volumes_ml(sitk.ReadImage(str(ircadb17_segmented)))
+                                                   ["liver_ml"] - liver["volume_error_ml"], rel=1e-6)
+
+
+def test_case_without_mask_segments_automatically(ircadb17_dir, ircadb17_segmented, tmp_path, capsys):
+    clinical = tmp_path / "case.json"
+    clinical.write_text(json.dumps(DEMO_CLINICAL))
+    out = tmp_path / "case"
+    ct = ircadb17_dir / "PATIENT_DICOM"
+    status, _, stderr = run_cli(capsys, "case", "--ap", ct, "--vp", ct, "--clinical", clinical,
+                                "--model", demo_model_dir(), "--out", out, "--device", "cpu")
+    if status == 2 and "no tumour voxels" in stderr:
+        pytest.fail("the shipped network found no tumour on IRCADb-17, which it was trained on")
+    assert status == 0, stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["mask_source"].startswith("automatic")
+    # The slices come from the automatic mask: they must hold its largest tumour areas.
+    auto = sitk.GetArrayFromImage(sitk.ReadImage(str(ircadb17_segmented)))
+    areas = (auto == 2).sum(axis=(1, 2))
+    assert [s["index"] for s in result["slices"]] == list(np.argsort(-areas, kind="stable")[:3])
+
+
+def test_totalsegmentator_backend_without_the_package(ircadb17_dir, tmp_path, capsys):
+    if shutil.which("TotalSegmentator"):
+        pytest.skip("TotalSegmentator is installed here")
+    status, _, stderr = run_cli(capsys, "segment", ircadb17_dir / "PATIENT_DICOM", "--out", tmp_path / "s.nii.gz",
+                                "--backend", "totalsegmentator")
+    assert status == 2 and "TotalSegmentator is not installed" in stderr.strip().splitlines()[-1]
+
+
+def test_train_seg_writes_checkpoints_and_resumes(tmp_path, capsys):
+    """Two tiny synthetic image/label pairs in the plain NIfTI layout: one epoch, then resume to two."""
+    data = tmp_path / "data"
+    (data / "labels").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for case in ("a", "b", "c"):
+        ct = np.full((40, 48, 48), -1000.0, np.float32)
+        ct[5:35, 8:40, 8:40] = 40 + rng.normal(0, 10, (30, 32, 32))
+        label = np.zeros(ct.shape, np.uint8)
+        label[10:30, 12:36, 12:36] = 1
+        label[16:24, 20:28, 20:28] = 2
+        ct[label == 1] += 60
+        for array, path in ((ct, data / f"{case}.nii.gz"), (label, data / "labels" / f"{case}.nii.gz")):
+            image = sitk.GetImageFromArray(array)
+            image.SetSpacing((3.0, 3.0, 3.0))
+            sitk.WriteImage(image, str(path))
+    out = tmp_path / "model"
+    fast = ("--iterations", 2, "--batch-size", 1, "--device", "cpu")
+    status, _, stderr = run_cli(capsys, "train-seg", data, "--out", out, "--epochs", 1, *fast)
+    assert status == 0, stderr
+    assert (out / "checkpoint" / "model.json").exists() and (out / "best" / "weights.npz").exists()
+    status, stdout, stderr = run_cli(capsys, "train-seg", data, "--out", out, "--epochs", 2, *fast, "--resume")
+    assert status == 0, stderr
+    checkpoint = json.loads((out / "checkpoint" / "model.json").read_text())
+    assert checkpoint["epoch"] == 2 and [h["epoch"] for h in checkpoint["history"]] == [1, 2]
