@@ -3,7 +3,7 @@
     python Testing/benchmarks/build_seg_model.py --out /tmp/seg-final [--install] [--data ../shared/data]
 
 Writes OUT/checkpoint/ and OUT/best/; --install copies OUT/best/ over
-DELICAITE/DELICAITELib/resources/liver_seg/ (then update MODEL_CARD.md). About 8 min on 2 CPU cores.
+DELICAITE/DELICAITELib/resources/liver_seg/ (then update MODEL_CARD.md). About 5 min on 2 CPU cores.
 """
 
 from __future__ import annotations
