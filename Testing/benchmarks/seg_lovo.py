@@ -23,18 +23,14 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 import torch
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = np.count_nonzero(a) + np.count_nonzero(b)
-    return 1.0 if total == 0 else 2.0 * np.count_nonzero(a & b) / total
+from DELICAITELib.segmentation.metrics import mask_dice
 
 
 def _scores(predicted: sitk.Image, reference: sitk.Image, with_tumour: bool) -> dict:
     p, r = sitk.GetArrayViewFromImage(predicted), sitk.GetArrayViewFromImage(reference)
-    scores = {"liver_dice": round(_dice(p >= 1, r >= 1), 4)}
+    scores = {"liver_dice": round(mask_dice(p >= 1, r >= 1), 4)}
     if with_tumour:
-        scores["tumour_dice"] = round(_dice(p == 2, r == 2), 4)
+        scores["tumour_dice"] = round(mask_dice(p == 2, r == 2), 4)
     return scores
 
 
@@ -49,7 +45,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from DELICAITELib.io.labels import label_volumes_ml
-    from DELICAITELib.segmentation.datasets import liver_free_pelvis, shared_training_volumes
+    from DELICAITELib.segmentation.datasets import (
+        liver_free_pelvis,
+        shared_training_volumes,
+    )
     from DELICAITELib.segmentation.inference import segment
     from DELICAITELib.segmentation.network import SegmentationConfig
     from DELICAITELib.segmentation.postprocess import postprocess

@@ -55,11 +55,15 @@ def evaluate_files(pred_path: str | Path, ref_path: str | Path) -> dict:
     return {"prediction": str(pred_path), "reference": str(ref_path), **result}
 
 
+def mask_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice coefficient of two boolean arrays of one shape (1.0 when both are empty)."""
+    total = np.count_nonzero(a) + np.count_nonzero(b)
+    return 1.0 if total == 0 else float(2.0 * np.count_nonzero(a & b) / total)
+
+
 def dice(pred: sitk.Image, ref: sitk.Image) -> float:
     """Dice coefficient of two 0/1 masks on one grid (1.0 when both are empty)."""
-    p, r = _array(pred), _array(ref)
-    total = np.count_nonzero(p) + np.count_nonzero(r)
-    return 1.0 if total == 0 else float(2.0 * np.count_nonzero(p & r) / total)
+    return mask_dice(_array(pred), _array(ref))
 
 
 def hd95_mm(pred: sitk.Image, ref: sitk.Image) -> float | None:

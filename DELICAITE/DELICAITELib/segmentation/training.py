@@ -20,7 +20,6 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 from monai.losses import DiceCELoss, DiceLoss
-from torch import nn
 from monai.transforms import (
     ClassesToIndicesd,
     Compose,
@@ -32,6 +31,7 @@ from monai.transforms import (
     RandShiftIntensityd,
     SpatialPadd,
 )
+from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import DelicaiteError, ModelFileError
@@ -39,6 +39,7 @@ from ..model.files import read_model_files, write_model_files
 from .datasets import TrainingPair, load_pair
 from .device import resolve_device
 from .inference import predict_probabilities, probabilities_to_labels
+from .metrics import mask_dice
 from .network import SegmentationConfig, build_network
 from .preprocess import to_working_arrays
 from .weights import load_state_arrays, save_segmentation_weights, state_arrays
@@ -217,12 +218,6 @@ def _batch(volumes: list[_Volume], augment: Compose, rng: np.random.Generator, b
 
 # --- validation ----------------------------------------------------------------------------------
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two boolean masks; 1.0 when both are empty."""
-    total = np.count_nonzero(a) + np.count_nonzero(b)
-    return 1.0 if total == 0 else 2.0 * np.count_nonzero(a & b) / total
-
-
 def _validate(network, volumes: list[_Volume], config, device) -> dict[str, dict[str, float]]:
     """Dice per volume on the working grid: liver (label ≥ 1) and tumour where the label has some."""
     scores = {}
@@ -230,9 +225,9 @@ def _validate(network, volumes: list[_Volume], config, device) -> dict[str, dict
         probabilities = predict_probabilities(network, volume.sample["image"][0], config, device)
         predicted = probabilities_to_labels(probabilities[1], probabilities[2])
         truth = np.asarray(volume.sample["label"][0])
-        scores[volume.name] = {"liver": round(float(dice(predicted >= 1, truth >= 1)), 4)}
+        scores[volume.name] = {"liver": round(mask_dice(predicted >= 1, truth >= 1), 4)}
         if volume.has_tumour:
-            scores[volume.name]["tumour"] = round(float(dice(predicted == 2, truth == 2)), 4)
+            scores[volume.name]["tumour"] = round(mask_dice(predicted == 2, truth == 2), 4)
     return scores
 
 
