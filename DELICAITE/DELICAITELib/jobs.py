@@ -1,0 +1,223 @@
+"""Run a `delicaite` command in a separate Python process, with progress lines and cancel.
+
+The Slicer modules use this to keep long work (segmentation, a whole case) off the GUI thread, the
+way SlicerMONAIAuto3DSeg runs its inference: the GUI polls `BackgroundJob.poll()` from a timer and
+shows the new lines; `cancel()` ends the process. Plain Python (no Qt), so it is tested here too.
+
+The child runs ``DELICAITELib.cli.main`` with this copy of the library first on PYTHONPATH, Python
+output unbuffered, stderr (where the CLI writes progress and ``error: …``) merged into stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+# The folder that holds the DELICAITELib package, so the child imports this very copy.
+LIBRARY_PARENT = Path(__file__).resolve().parent.parent
+# `python -m DELICAITELib.cli` needs a cli/__main__.py; calling main() directly works either way.
+_RUN_CLI = "import sys; from DELICAITELib.cli import main; sys.exit(main())"
+CANCELLED = "cancelled"
+_ERROR_PREFIX = "error: "
+
+# The steps `delicaite segment` reports (segmentation.inference), as fractions of the whole job.
+SEGMENTATION_STEPS = (
+    ("resampling the CT to the working grid", 0.1),
+    ("running the segmentation network", 0.2),
+    ("resampling the prediction onto the CT grid", 0.7),
+    ("post-processing the label map", 0.85),
+)
+
+
+def _inside_slicer() -> bool:
+    slicer = sys.modules.get("slicer")
+    return slicer is not None and hasattr(slicer, "app")
+
+
+def python_executable() -> str:
+    """The interpreter for child processes: PythonSlicer inside the Slicer application, else this one.
+
+    Slicer's own executable is the application, not a Python interpreter; PythonSlicer lies beside it
+    (and on the PATH Slicer's launcher sets).
+    """
+    if _inside_slicer():
+        beside = Path(sys.executable).with_name("PythonSlicer" + (".exe" if os.name == "nt" else ""))
+        if beside.is_file():
+            return str(beside)
+        found = shutil.which("PythonSlicer")
+        if found:
+            return found
+    return sys.executable
+
+
+class BackgroundJob:
+    """One `delicaite` command in a child process.
+
+    ``args``: the command line after ``delicaite`` (e.g. ``["segment", ct, "--out", label]``).
+    ``outputs``: files the command writes; they are deleted when the job is cancelled or fails, so a
+    half-written file is never taken for a result.
+    """
+
+    def __init__(self, args: Sequence[str], python: str | None = None, env: dict | None = None,
+                 outputs: Sequence[str | os.PathLike] = ()):
+        self.args = [str(a) for a in args]
+        self.python = python or python_executable()
+        self.outputs = [Path(p) for p in outputs]
+        self._env = env
+        self._process: subprocess.Popen | None = None
+        self._reader: threading.Thread | None = None
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._lines: list[str] = []
+        self._cancelled = False
+
+    @property
+    def command(self) -> list[str]:
+        return [self.python, "-u", "-c", _RUN_CLI, *self.args]
+
+    def _child_env(self) -> dict:
+        env = dict(os.environ if self._env is None else self._env)
+        paths = [str(LIBRARY_PARENT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("PYTHONIOENCODING", "utf-8")
+        return env
+
+    def start(self) -> BackgroundJob:
+        if self._process is not None:
+            raise RuntimeError("this job has already been started")
+        # Its own process group (POSIX) so cancel also ends anything the command starts (TotalSegmentator).
+        extra = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+                 else {"start_new_session": True})
+        self._process = subprocess.Popen(
+            self.command, env=self._child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace", bufsize=1, **extra)
+        self._reader = threading.Thread(target=self._read, name="delicaite-job-reader", daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        for line in self._process.stdout:
+            self._queue.put(line.rstrip("\r\n"))
+        self._process.stdout.close()
+
+    def poll(self) -> list[str]:
+        """Output lines that arrived since the last call (never blocks)."""
+        new = []
+        while True:
+            try:
+                new.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        self._lines.extend(new)
+        return new
+
+    @property
+    def output(self) -> list[str]:
+        """Every output line so far."""
+        self.poll()
+        return list(self._lines)
+
+    @property
+    def started(self) -> bool:
+        return self._process is not None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the process has ended, else None (negative: ended by a signal)."""
+        return None if self._process is None else self._process.poll()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @property
+    def succeeded(self) -> bool:
+        return not self._cancelled and self.returncode == 0
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait until the process ends (at most ``timeout`` s); its exit status, or None if still running."""
+        if self._process is None:
+            raise RuntimeError("the job has not been started")
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._finish()
+        return self._process.returncode
+
+    def cancel(self, timeout: float = 5.0) -> None:
+        """Stop the process (terminate, then kill after ``timeout`` s) and delete its outputs."""
+        if self._process is None or self._process.poll() is not None:
+            if self._process is not None:
+                self._finish()
+            return
+        self._cancelled = True
+        self._signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+            self._process.wait()
+        self._finish()
+
+    def _signal(self, sig) -> None:
+        try:
+            if os.name == "nt":
+                self._process.terminate() if sig == signal.SIGTERM else self._process.kill()
+            else:
+                os.killpg(self._process.pid, sig)  # the job's own group: the child and what it started
+        except ProcessLookupError:
+            pass
+
+    def _finish(self) -> None:
+        """After the process ended: collect the remaining output; drop outputs of a failed job."""
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        self.poll()
+        if self._cancelled or self._process.returncode != 0:
+            for path in self.outputs:
+                path.unlink(missing_ok=True)
+
+    def failure_message(self) -> str | None:
+        """Why the job did not succeed, in one line (the CLI's ``error: …``); None while running or on success."""
+        if self._cancelled:
+            return CANCELLED
+        code = self.returncode
+        if code is None or code == 0:
+            return None
+        lines = [line.strip() for line in self.output if line.strip()]
+        for line in reversed(lines):
+            if line.startswith(_ERROR_PREFIX):
+                return line[len(_ERROR_PREFIX):]
+        if lines:  # e.g. the last line of a traceback: "RuntimeError: …"
+            return lines[-1]
+        return f"the command ended with exit status {code} and printed nothing"
+
+
+def segmentation_progress(line: str) -> float | None:
+    """Fraction of a segmentation job done when ``line`` is printed, or None for other lines."""
+    for prefix, fraction in SEGMENTATION_STEPS:
+        if line.startswith(prefix):
+            return fraction
+    return None
+
+
+def segmentation_job(ct_path, out_path, device: str = "cpu", weights=None, python: str | None = None,
+                     start: bool = True) -> BackgroundJob:
+    """A `delicaite segment CT --out LABEL` job (started unless ``start`` is False)."""
+    args = ["segment", str(ct_path), "--out", str(out_path), "--device", device]
+    if weights:
+        args += ["--weights", str(weights)]
+    job = BackgroundJob(args, python=python, outputs=[out_path])
+    return job.start() if start else job

@@ -1,0 +1,564 @@
+"""DELICAITESegment: liver and tumour auto-segmentation, one-click fixes and the three largest tumour slices.
+
+Thin module: the network, the corrections and the slice choice live in DELICAITELib (installed by the
+DELICAITE hub module); DELICAITELib.mrml converts between nodes and SimpleITK images. Segmentation runs
+in a PythonSlicer background process (DELICAITELib.jobs) so the application stays responsive and the
+user can cancel. DELICAITELib is imported inside the methods that need it, so this module loads even
+before the Python dependencies (torch, MONAI) are installed.
+"""
+
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Annotated
+
+import slicer
+import vtk
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+DEVICE_CHOICES = ["Auto", "CPU", "CUDA"]
+
+
+def _ensureLibrary(parentWidget=None):
+    """DELICAITELib importable with its Python packages, installed after asking on first use (the hub
+    module's DELICAITEDependencies); False when the user declines."""
+    if importlib.util.find_spec("DELICAITELib") is None or importlib.util.find_spec("DELICAITEDependencies") is None:
+        # A source tree (DELICAITE/ beside this folder); an installed extension has all modules on the path.
+        hub = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "DELICAITE")
+        if os.path.isdir(os.path.join(hub, "DELICAITELib")) and hub not in sys.path:
+            sys.path.insert(0, hub)
+    from DELICAITEDependencies import ensureDependencies
+
+    return ensureDependencies(parentWidget)
+
+
+class DELICAITESegment(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "DELICAITE Segment"
+        self.parent.categories = ["DELICAITE"]
+        self.parent.dependencies = ["Segmentations", "Markups"]
+        self.parent.contributors = ["DELICAITE developers"]
+        self.parent.helpText = (
+            "Automatic liver and liver-tumour segmentation of a CT, one-click corrections (largest liver "
+            "island, hole filling, smoothing, tumour restricted to the liver), hand-off to the Segment Editor, "
+            "and the three axial slices with the largest tumour area. Research use only."
+        )
+        self.parent.acknowledgementText = (
+            "Segmentation network built with MONAI. Process-runner pattern after SlicerMONAIAuto3DSeg "
+            "(A. Lasso). Method: An C, Li L, Luo Y, et al., J Hepatocell Carcinoma."
+        )
+
+
+@parameterNodeWrapper
+class DELICAITESegmentParameterNode:
+    """What the module remembers in the scene: the CT, the segmentation, the device, the slice markups."""
+
+    inputVolume: slicer.vtkMRMLScalarVolumeNode
+    outputSegmentation: slicer.vtkMRMLSegmentationNode
+    device: Annotated[str, Choice(DEVICE_CHOICES)] = "Auto"
+    slicesMarkups: slicer.vtkMRMLMarkupsFiducialNode
+
+
+class DELICAITESegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._positions = []
+
+    def setup(self):
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/DELICAITESegment.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = DELICAITESegmentLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
+        self.ui.editInSegmentEditorButton.connect("clicked(bool)", self.onEditInSegmentEditor)
+        for button, correction in ((self.ui.keepLargestLiverButton, "keep_largest_liver_island"),
+                                   (self.ui.fillHolesButton, "fill_liver_holes"),
+                                   (self.ui.smoothButton, "smooth_liver"),
+                                   (self.ui.restrictTumourButton, "restrict_tumour_to_liver")):
+            button.connect("clicked(bool)", lambda checked=False, name=correction: self.onCorrection(name))
+        self.ui.undoCorrectionButton.connect("clicked(bool)", self.onUndoCorrection)
+        self.ui.pickSlicesButton.connect("clicked(bool)", self.onPickSlices)
+        self.ui.slicesTableWidget.connect("cellClicked(int,int)", self.onSliceRowClicked)
+
+        self.initializeParameterNode()
+
+    def cleanup(self):
+        if self.logic:
+            self.logic.cancelSegmentation()
+        self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+
+    def onSceneStartClose(self, caller, event):
+        self.logic.cancelSegmentation()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolume:
+                self._parameterNode.inputVolume = firstVolume
+
+    def setParameterNode(self, inputParameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            # The .ui widgets name their parameter in the SlicerParameterName dynamic property.
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+        self.updateButtons()
+
+    def setCaseNodes(self, apNode, vpNode, segmentationNode):
+        """Called by the DELICAITE hub: segment the case's AP (else VP) volume into its segmentation."""
+        self.initializeParameterNode()
+        volume = apNode or vpNode
+        if volume is not None:
+            self._parameterNode.inputVolume = volume
+        if segmentationNode is not None:
+            self._parameterNode.outputSegmentation = segmentationNode
+
+    def updateButtons(self, caller=None, event=None):
+        parameters = self._parameterNode
+        volume = parameters.inputVolume if parameters else None
+        segmentation = parameters.outputSegmentation if parameters else None
+        running = self.logic.isRunning()
+        self.ui.segmentButton.enabled = bool(volume) and not running
+        self.ui.cancelButton.enabled = running
+        ready = bool(volume and segmentation) and not running
+        for button in (self.ui.editInSegmentEditorButton, self.ui.keepLargestLiverButton, self.ui.fillHolesButton,
+                       self.ui.smoothButton, self.ui.restrictTumourButton, self.ui.pickSlicesButton):
+            button.enabled = ready
+        self.ui.undoCorrectionButton.enabled = ready and self.logic.canUndo(segmentation)
+
+    # ------------------------------------------------------------------ segmentation
+
+    def onSegment(self):
+        parameters = self._parameterNode
+        if not _ensureLibrary(slicer.util.mainWindow()):
+            return
+        with slicer.util.tryWithErrorDisplay("Could not start the segmentation.", waitCursor=True):
+            self.ui.progressBar.value = 0
+            self.ui.statusLabel.text = "Starting the segmentation process..."
+            self.logic.segmentInBackground(parameters.inputVolume, parameters.outputSegmentation,
+                                           parameters.device.lower(), self.onProgress, self.onDone)
+        self.updateButtons()
+
+    def onCancel(self):
+        self.ui.statusLabel.text = "Cancelling..."
+        self.logic.cancelSegmentation()
+
+    def onProgress(self, line, fraction):
+        self.ui.statusLabel.text = line
+        if fraction is not None:
+            self.ui.progressBar.value = int(round(100 * fraction))
+
+    def onDone(self, succeeded, message, segmentationNode):
+        self.ui.progressBar.value = 100 if succeeded else 0
+        self.ui.statusLabel.text = message
+        if succeeded and self._parameterNode:
+            self._parameterNode.outputSegmentation = segmentationNode
+        self.updateButtons()
+        if not succeeded and message != self.logic.CANCELLED:
+            slicer.util.errorDisplay(f"Segmentation failed: {message}")
+
+    # ------------------------------------------------------------------ correction
+
+    def onEditInSegmentEditor(self):
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Could not open the Segment Editor.", waitCursor=True):
+            slicer.util.selectModule("SegmentEditor")
+            editor = slicer.util.getModuleWidget("SegmentEditor").editor
+            editor.setSegmentationNode(parameters.outputSegmentation)
+            if hasattr(editor, "setSourceVolumeNode"):  # Slicer >= 5.2
+                editor.setSourceVolumeNode(parameters.inputVolume)
+            else:
+                editor.setMasterVolumeNode(parameters.inputVolume)
+
+    def onCorrection(self, name):
+        parameters = self._parameterNode
+        if not _ensureLibrary(slicer.util.mainWindow()):
+            return
+        with slicer.util.tryWithErrorDisplay("The correction failed.", waitCursor=True):
+            self.ui.statusLabel.text = self.logic.applyCorrection(
+                parameters.outputSegmentation, parameters.inputVolume, name)
+        self.updateButtons()
+
+    def onUndoCorrection(self):
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Could not undo the correction.", waitCursor=True):
+            self.ui.statusLabel.text = self.logic.undoCorrection(parameters.outputSegmentation)
+        self.updateButtons()
+
+    # ------------------------------------------------------------------ largest slices
+
+    def onPickSlices(self):
+        import qt
+
+        parameters = self._parameterNode
+        if not _ensureLibrary(slicer.util.mainWindow()):
+            return
+        with slicer.util.tryWithErrorDisplay("Could not pick the largest tumour slices.", waitCursor=True):
+            markups, self._positions = self.logic.pickLargestSlices(
+                parameters.inputVolume, parameters.outputSegmentation, parameters.slicesMarkups)
+            parameters.slicesMarkups = markups
+            table = self.ui.slicesTableWidget
+            table.setRowCount(len(self._positions))
+            for row, position in enumerate(self._positions):
+                for column, text in enumerate((str(row + 1), str(position["index"]), f"{position['area_mm2']:.0f}")):
+                    table.setItem(row, column, qt.QTableWidgetItem(text))
+            table.selectRow(0)
+            self.logic.showSlice(parameters.inputVolume, self._positions[0])
+
+    def onSliceRowClicked(self, row, column):
+        if 0 <= row < len(self._positions):
+            self.logic.showSlice(self._parameterNode.inputVolume, self._positions[row])
+
+
+class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
+    """Segmentation, corrections and slice picking on nodes; every algorithm is DELICAITELib's."""
+
+    CANCELLED = "cancelled"
+    # The one-click fixes: name -> (what the status line says, DELICAITELib.segmentation.corrections call)
+    CORRECTIONS = {
+        "keep_largest_liver_island": ("kept the largest liver island",
+                                      lambda c, label: c.keep_largest_island(label, "liver")),
+        "fill_liver_holes": ("filled holes in the liver", lambda c, label: c.fill_holes(label, "liver")),
+        "smooth_liver": ("smoothed the liver (2 mm closing)",
+                         lambda c, label: c.smooth(label, "liver", method="closing", radius_mm=2.0)),
+        "restrict_tumour_to_liver": ("removed tumour outside the liver",
+                                     lambda c, label: c.restrict_tumour_to_liver(label)),
+    }
+
+    def __init__(self):
+        ScriptedLoadableModuleLogic.__init__(self)
+        self._job = None
+        self._timer = None
+        self._pending = None
+        self._undo = {}  # segmentation node ID -> label map before the last fix
+
+    def getParameterNode(self):
+        return DELICAITESegmentParameterNode(super().getParameterNode())
+
+    # ------------------------------------------------------------------ segmentation
+
+    def segment(self, volumeNode, segmentationNode=None, device="cpu", progress=None):
+        """Segment in this process (blocks); returns the segmentation node (a new one when None is given)."""
+        from DELICAITELib import mrml
+        from DELICAITELib.segmentation.backends import segment_ct
+
+        image = mrml.image_from_volume_node(volumeNode)
+        label = segment_ct(image, device=device, progress=progress)
+        return self._writeLabel(volumeNode, segmentationNode, label)
+
+    def segmentInBackground(self, volumeNode, segmentationNode, device="auto", onProgress=None, onDone=None,
+                            pollIntervalMs=300):
+        """Segment in a PythonSlicer process; returns at once.
+
+        ``onProgress(line, fraction)`` gets each output line (fraction of the work, or None);
+        ``onDone(succeeded, message, segmentationNode)`` is called once at the end: the message is the
+        volumes found, the CLI's error, or CANCELLED.
+        """
+        import qt
+        import SimpleITK as sitk
+        from DELICAITELib import jobs, mrml
+
+        if self.isRunning():
+            raise RuntimeError("a segmentation is already running; cancel it first")
+        if volumeNode is None:
+            raise ValueError("select the CT volume to segment")
+        image = mrml.image_from_volume_node(volumeNode)
+        workDir = tempfile.mkdtemp(prefix="DELICAITESegment-")
+        try:
+            ctPath = os.path.join(workDir, "ct.nrrd")
+            sitk.WriteImage(image, ctPath)
+            labelPath = os.path.join(workDir, "label.nrrd")
+            self._job = jobs.segmentation_job(ctPath, labelPath, device=device)
+        except Exception:
+            shutil.rmtree(workDir, ignore_errors=True)
+            raise
+        self._pending = {"volume": volumeNode, "segmentation": segmentationNode, "workDir": workDir,
+                         "labelPath": labelPath, "onProgress": onProgress, "onDone": onDone}
+        if self._timer is None:  # one timer for the logic's life: never deleted inside its own timeout
+            self._timer = qt.QTimer()
+            self._timer.connect("timeout()", self._pollJob)
+        self._timer.setInterval(pollIntervalMs)
+        self._timer.start()
+        return self._job
+
+    def isRunning(self):
+        return self._job is not None
+
+    def cancelSegmentation(self):
+        """End the background process; onDone then reports CANCELLED."""
+        if self._job is not None:
+            self._job.cancel()
+            self._pollJob()
+
+    def _pollJob(self):
+        from DELICAITELib import jobs
+
+        job, pending = self._job, self._pending
+        if job is None:
+            return
+        for line in job.poll():
+            if pending["onProgress"]:
+                pending["onProgress"](line, jobs.segmentation_progress(line))
+        if job.running:
+            return
+        self._timer.stop()
+        self._job = self._pending = None
+        job.wait()
+        node, message = None, None
+        try:
+            if job.succeeded:
+                import SimpleITK as sitk
+
+                label = sitk.ReadImage(pending["labelPath"])
+                node = self._writeLabel(pending["volume"], pending["segmentation"], label)
+                message = self._volumesMessage(label)
+            else:
+                message = job.failure_message()
+        except Exception as error:  # e.g. the volume was deleted meanwhile
+            node, message = None, str(error)
+        finally:
+            shutil.rmtree(pending["workDir"], ignore_errors=True)
+        if pending["onDone"]:
+            pending["onDone"](node is not None, message, node)
+
+    def _writeLabel(self, volumeNode, segmentationNode, label):
+        from DELICAITELib import mrml
+
+        if segmentationNode is None:
+            return mrml.segmentation_node_from_label(volumeNode.GetScene(), label, volumeNode,
+                                                     f"{volumeNode.GetName()} segmentation")
+        if segmentationNode.GetDisplayNode() is None:
+            segmentationNode.CreateDefaultDisplayNodes()
+        segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
+        mrml.update_segmentation_node(segmentationNode, label)
+        return segmentationNode
+
+    @staticmethod
+    def _volumesMessage(label):
+        from DELICAITELib.io import label_volumes_ml
+
+        volumes = label_volumes_ml(label)
+        return f"Liver {volumes['liver_ml']:.0f} mL, tumour {volumes['tumour_ml']:.0f} mL."
+
+    # ------------------------------------------------------------------ corrections
+
+    def applyCorrection(self, segmentationNode, volumeNode, name):
+        """Apply one of CORRECTIONS to the Liver/Tumor segments; returns a one-line summary."""
+        from DELICAITELib import mrml
+        from DELICAITELib.segmentation import corrections
+
+        if name not in self.CORRECTIONS:
+            raise ValueError(f"unknown correction {name!r}; choose one of {', '.join(self.CORRECTIONS)}")
+        what, fix = self.CORRECTIONS[name]
+        before = mrml.label_from_segmentation_node(segmentationNode, volumeNode)
+        after = fix(corrections, before)
+        mrml.update_segmentation_node(segmentationNode, after)
+        self._undo[segmentationNode.GetID()] = before
+        return f"{what[0].upper()}{what[1:]}. {self._volumesMessage(after)}"
+
+    def canUndo(self, segmentationNode):
+        return segmentationNode is not None and segmentationNode.GetID() in self._undo
+
+    def undoCorrection(self, segmentationNode):
+        """Put back the segments as they were before the last fix (one level)."""
+        from DELICAITELib import mrml
+
+        before = self._undo.pop(segmentationNode.GetID(), None) if segmentationNode else None
+        if before is None:
+            raise ValueError("there is no fix to undo on this segmentation")
+        mrml.update_segmentation_node(segmentationNode, before)
+        return f"Undid the last fix. {self._volumesMessage(before)}"
+
+    # ------------------------------------------------------------------ largest slices
+
+    def pickLargestSlices(self, volumeNode, segmentationNode, markupsNode=None, n=3):
+        """Markups node with the ``n`` largest tumour slices (largest first) and their positions.
+
+        ``markupsNode``: refill this node instead of adding one. Positions are dicts with index,
+        area_mm2, ras and offset (see DELICAITELib.mrml.slices.slice_positions_ras).
+        """
+        from DELICAITELib import mrml
+        from DELICAITELib.mrml.slices import slice_markups_node, slice_positions_ras
+
+        label = mrml.label_from_segmentation_node(segmentationNode, volumeNode)
+        positions = slice_positions_ras(volumeNode, label, n)
+        markupsNode = slice_markups_node(volumeNode.GetScene(), volumeNode, label, n, node=markupsNode)
+        return markupsNode, positions
+
+    def showSlice(self, volumeNode, position):
+        """Show ``volumeNode`` and move the slice views (the red axial one included) to ``position``."""
+        slicer.util.setSliceViewerLayers(background=volumeNode)
+        x, y, z = position["ras"]
+        slicer.modules.markups.logic().JumpSlicesToLocation(x, y, z, True)
+
+
+class DELICAITESegmentTest(ScriptedLoadableModuleTest):
+    """Runs inside Slicer on the synthetic phantom (192 x 160 x 40 voxels, CPU)."""
+
+    # Guard against a hung background process; not a speed requirement.
+    BACKGROUND_GUARD_S = 900
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.assertTrue(_ensureLibrary())  # installs without asking in testing mode
+        self.setUp()
+        self.test_segment_and_correct()
+        self.setUp()
+        self.test_pick_largest_slices()
+        self.setUp()
+        self.test_background_segmentation_and_cancel()
+
+    def _phantomVolume(self):
+        from DELICAITELib import mrml
+        from DELICAITELib.phantom import make_phantom
+
+        phantom = make_phantom()
+        return phantom, mrml.volume_node_from_image(slicer.mrmlScene, phantom.vp, "Phantom VP")
+
+    def test_segment_and_correct(self):
+        import numpy as np
+        import SimpleITK as sitk
+        from DELICAITELib import mrml
+        from DELICAITELib.io import label_volumes_ml
+
+        self.delayDisplay("Segmenting the phantom on the CPU")
+        phantom, volume = self._phantomVolume()
+        logic = DELICAITESegmentLogic()
+        segmentationNode = logic.segment(volume, None, device="cpu")
+        segmentation = segmentationNode.GetSegmentation()
+        self.assertTrue(segmentation.GetSegmentIdBySegmentName("Liver"))
+        self.assertTrue(segmentation.GetSegmentIdBySegmentName("Tumor"))
+
+        label = mrml.label_from_segmentation_node(segmentationNode, volume)
+        liverMl = label_volumes_ml(label)["liver_ml"]
+        # The phantom's liver is 353 mL; the network (trained on real CT) finds it and some more.
+        self.assertGreater(liverMl, 200.0)
+        self.assertLess(liverMl, 2000.0)
+        found = sitk.GetArrayFromImage(label) >= 1
+        truth = sitk.GetArrayFromImage(phantom.label) >= 1
+        self.assertGreater(np.count_nonzero(found & truth) / np.count_nonzero(truth), 0.8)
+
+        self.delayDisplay("One-click fix: keep the largest liver island, then undo it")
+        message = logic.applyCorrection(segmentationNode, volume, "keep_largest_liver_island")
+        self.assertIn("largest liver island", message)
+        fixed = mrml.label_from_segmentation_node(segmentationNode, volume)
+        islands = sitk.ConnectedComponent(sitk.Cast(fixed >= 1, sitk.sitkUInt8))
+        self.assertEqual(int(sitk.GetArrayViewFromImage(islands).max()), 1)
+        self.assertTrue(logic.canUndo(segmentationNode))
+        logic.undoCorrection(segmentationNode)
+        restored = mrml.label_from_segmentation_node(segmentationNode, volume)
+        self.assertTrue(np.array_equal(sitk.GetArrayFromImage(restored), sitk.GetArrayFromImage(label)))
+        self.assertFalse(logic.canUndo(segmentationNode))
+
+        logic.applyCorrection(segmentationNode, volume, "restrict_tumour_to_liver")
+        restricted = sitk.GetArrayFromImage(mrml.label_from_segmentation_node(segmentationNode, volume))
+        self.assertGreater(np.count_nonzero(restricted >= 1), 0)
+        self.delayDisplay("Test passed")
+
+    def test_pick_largest_slices(self):
+        from DELICAITELib import mrml
+        from DELICAITELib.mrml.volumes import ras_to_ijk
+        from DELICAITELib.slices import largest_tumour_slices
+
+        self.delayDisplay("Picking the three largest tumour slices of the phantom's true label map")
+        phantom, volume = self._phantomVolume()
+        segmentationNode = mrml.segmentation_node_from_label(slicer.mrmlScene, phantom.label, volume, "Phantom truth")
+        expected = largest_tumour_slices(phantom.label)
+        logic = DELICAITESegmentLogic()
+        markups, positions = logic.pickLargestSlices(volume, segmentationNode)
+
+        self.assertEqual(markups.GetNumberOfControlPoints(), 3)
+        self.assertEqual([p["index"] for p in positions], [s.index for s in expected])
+        areas = [p["area_mm2"] for p in positions]
+        self.assertEqual(areas, sorted(areas, reverse=True))
+        for n, s in enumerate(expected):
+            self.assertEqual(markups.GetNthControlPointLabel(n), f"k={s.index}: {s.area_mm2:.0f} mm²")
+            ijk = ras_to_ijk(volume, markups.GetNthControlPointPositionVector(n))
+            self.assertAlmostEqual(ijk[2], s.index, places=3)
+
+        # Picking again refills the same node rather than adding another.
+        again, _ = logic.pickLargestSlices(volume, segmentationNode, markups)
+        self.assertIs(again, markups)
+        self.assertEqual(slicer.mrmlScene.GetNodesByClass("vtkMRMLMarkupsFiducialNode").GetNumberOfItems(), 1)
+
+        logic.showSlice(volume, positions[0])
+        red = slicer.app.layoutManager().sliceWidget("Red").sliceLogic()
+        self.assertAlmostEqual(red.GetSliceOffset(), positions[0]["offset"], delta=0.5 * volume.GetSpacing()[2])
+        self.delayDisplay("Test passed")
+
+    def _waitFor(self, done):
+        deadline = time.time() + self.BACKGROUND_GUARD_S
+        while not done:
+            self.assertLess(time.time(), deadline, "the background segmentation never reported back")
+            slicer.app.processEvents()
+            time.sleep(0.05)
+
+    def test_background_segmentation_and_cancel(self):
+        self.delayDisplay("Segmenting the phantom in a PythonSlicer process")
+        _, volume = self._phantomVolume()
+        logic = DELICAITESegmentLogic()
+        lines, done = [], {}
+        logic.segmentInBackground(volume, None, "cpu", onProgress=lambda line, fraction: lines.append(fraction),
+                                  onDone=lambda ok, message, node: done.update(ok=ok, message=message, node=node))
+        self.assertTrue(logic.isRunning())
+        self._waitFor(done)
+        self.assertTrue(done["ok"], done["message"])
+        self.assertTrue(done["message"].startswith("Liver "))
+        self.assertTrue(done["node"].GetSegmentation().GetSegmentIdBySegmentName("Liver"))
+        fractions = [f for f in lines if f is not None]
+        self.assertTrue(fractions and fractions == sorted(fractions))
+        self.assertFalse(logic.isRunning())
+
+        self.delayDisplay("Cancelling a background segmentation")
+        segmentationNode = done["node"]
+        done.clear()
+        logic.segmentInBackground(volume, segmentationNode, "cpu",
+                                  onDone=lambda ok, message, node: done.update(ok=ok, message=message, node=node))
+        logic.cancelSegmentation()
+        self._waitFor(done)
+        self.assertFalse(done["ok"])
+        self.assertEqual(done["message"], DELICAITESegmentLogic.CANCELLED)
+        self.assertFalse(logic.isRunning())
+        self.delayDisplay("Test passed")

@@ -1,0 +1,116 @@
+"""`DELICAITELib.jobs`: a `delicaite` command in a child process, with progress lines, cancel and failures."""
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from DELICAITELib.jobs import (
+    CANCELLED,
+    SEGMENTATION_STEPS,
+    BackgroundJob,
+    python_executable,
+    segmentation_job,
+    segmentation_progress,
+)
+from DELICAITELib.phantom import make_phantom
+
+
+@pytest.fixture(scope="module")
+def phantom_ct(tmp_path_factory):
+    """The synthetic portal-venous CT as NRRD (small: 192 x 160 x 40) and its true label map."""
+    phantom = make_phantom()
+    path = tmp_path_factory.mktemp("jobs") / "phantom_vp.nrrd"
+    sitk.WriteImage(phantom.vp, str(path))
+    return path, phantom.label
+
+
+def finish(job):
+    """Poll like the GUI timer does until the process ends; the lines seen on the way."""
+    seen = []
+    while job.wait(0.1) is None:
+        seen += job.poll()
+    return seen + job.poll()
+
+
+def test_segmentation_job_writes_the_label_and_reports_progress(phantom_ct, tmp_path):
+    ct, truth = phantom_ct
+    out = tmp_path / "label.nrrd"
+    job = segmentation_job(ct, out, device="cpu")
+    lines = finish(job)
+
+    assert job.returncode == 0, job.output
+    assert job.succeeded and not job.running and job.failure_message() is None
+    assert lines == job.output
+    # Every step of the segmentation was reported, in order, and the last line names the file.
+    fractions = [f for f in map(segmentation_progress, lines) if f is not None]
+    assert fractions == [fraction for _, fraction in SEGMENTATION_STEPS]
+    assert lines[-1].startswith("liver ") and lines[-1].endswith(f"wrote {out}")
+
+    label = sitk.ReadImage(str(out))
+    assert label.GetSize() == truth.GetSize() and label.GetSpacing() == truth.GetSpacing()
+    # The child process gives exactly what the library gives in this process (one algorithm, every door).
+    from DELICAITELib.segmentation.backends import segment_ct
+
+    in_process = segment_ct(sitk.ReadImage(str(ct)), device="cpu")
+    predicted = sitk.GetArrayFromImage(label)
+    assert np.array_equal(predicted, sitk.GetArrayFromImage(in_process))
+    assert np.count_nonzero(predicted == 1) > 0 and np.count_nonzero(predicted == 2) > 0
+    # and it found the phantom's liver where it lies (the network was trained on real CT, not phantoms)
+    overlap = np.count_nonzero((predicted >= 1) & (sitk.GetArrayFromImage(truth) >= 1))
+    assert overlap > 0.5 * np.count_nonzero(predicted >= 1)
+
+
+def test_cancelled_job_stops_and_leaves_no_output(phantom_ct, tmp_path):
+    ct, _ = phantom_ct
+    out = tmp_path / "label.nrrd"
+    out.write_bytes(b"half-written")  # a partial file from an earlier attempt must not survive as a result
+    job = segmentation_job(ct, out, device="cpu")
+    assert job.running  # it has only just started: importing torch alone takes longer than this
+    job.cancel(timeout=5)
+
+    assert not job.running
+    assert job.cancelled and not job.succeeded
+    assert job.returncode != 0
+    assert job.failure_message() == CANCELLED
+    assert not out.exists()
+    job.cancel()  # a second cancel does nothing
+    assert job.failure_message() == CANCELLED
+
+
+def test_missing_file_gives_the_cli_message(tmp_path):
+    missing = tmp_path / "nowhere.nrrd"
+    job = segmentation_job(missing, tmp_path / "label.nrrd")
+    finish(job)
+    assert job.returncode == 2
+    assert job.failure_message() == f"file not found: {missing}"
+    assert not (tmp_path / "label.nrrd").exists()
+
+
+def test_non_ct_gives_the_cli_message(tmp_path):
+    photo = tmp_path / "photo.nrrd"
+    values = (np.random.default_rng(0).random((12, 48, 48)) * 255).astype(np.uint8)
+    sitk.WriteImage(sitk.GetImageFromArray(values), str(photo))
+    job = segmentation_job(photo, tmp_path / "label.nrrd")
+    finish(job)
+    assert job.returncode == 2 and not job.cancelled
+    message = job.failure_message()
+    assert "does not look like CT" in message and "Hounsfield" in message
+    assert not message.startswith("error:")
+
+
+def test_unknown_command_ends_with_argparse_message():
+    job = BackgroundJob(["no-such-command"]).start()
+    assert job.wait() == 2
+    assert "invalid choice: 'no-such-command'" in job.failure_message()
+
+
+def test_job_api_before_start_and_interpreter():
+    job = BackgroundJob(["--version"])
+    assert not job.started and not job.running and job.returncode is None
+    assert job.failure_message() is None and job.output == []
+    assert job.command[0] == python_executable()  # outside Slicer: this interpreter
+    job.start()
+    assert job.wait() == 0
+    assert job.output[-1].startswith("delicaite ")
+    with pytest.raises(RuntimeError):
+        job.start()
