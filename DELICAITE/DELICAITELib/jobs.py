@@ -22,8 +22,6 @@ from pathlib import Path
 
 # The folder that holds the DELICAITELib package, so the child imports this very copy.
 LIBRARY_PARENT = Path(__file__).resolve().parent.parent
-# `python -m DELICAITELib.cli` needs a cli/__main__.py; calling main() directly works either way.
-_RUN_CLI = "import sys; from DELICAITELib.cli import main; sys.exit(main())"
 CANCELLED = "cancelled"
 _ERROR_PREFIX = "error: "
 
@@ -79,7 +77,7 @@ class BackgroundJob:
 
     @property
     def command(self) -> list[str]:
-        return [self.python, "-u", "-c", _RUN_CLI, *self.args]
+        return [self.python, "-u", "-m", "DELICAITELib.cli", *self.args]
 
     def _child_env(self) -> dict:
         env = dict(os.environ if self._env is None else self._env)
