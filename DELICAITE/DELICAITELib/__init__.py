@@ -1,4 +1,4 @@
-"""DELICAITE core library: every algorithm of the extension, with no Slicer import (except mrml.py).
+"""DELICAITE core library: every algorithm of the extension, with no Slicer import (except the mrml package).
 
 Sub-packages: io (CT and label maps), slices (three largest tumour slices), preprocessing (the
 study's ROI pipeline), clinical (covariate schema), features (radiomics), model (covariate-interaction
