@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-import slicer
 import vtk
 from vtk.util import numpy_support
 

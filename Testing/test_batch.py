@@ -1,0 +1,215 @@
+"""Batch processing: case discovery, examples/batch_cases.py on real CT, resume, broken cases, `batch` CLI.
+
+The real cases folder is made of symlinks into ../shared/data (read in place, never copied):
+IRCADb-17 (CT + MASKS_DICOM + the demo clinical record → full case) and HCC_009 (AP and VP DICOM
+series, no mask, no covariates → auto-segmented, slices only), plus two broken cases.
+"""
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from DELICAITELib.batch import describe_case, find_cases
+from DELICAITELib.demo import DEMO_CLINICAL, write_demo_inputs
+from DELICAITELib.errors import DelicaiteError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = PROJECT_ROOT / "examples" / "batch_cases.py"
+
+
+def read_summary(out: Path) -> dict[str, dict]:
+    with open(out / "summary.csv", newline="", encoding="utf-8") as handle:
+        return {row["case"]: row for row in csv.DictReader(handle)}
+
+
+def run_script(cases: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), str(cases), str(out)], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def real_cases(tmp_path_factory, ircadb17_dir, hcc009_dir):
+    cases = tmp_path_factory.mktemp("cases")
+    ircadb = cases / "ircadb17"
+    ircadb.mkdir()
+    (ircadb / "ap").symlink_to(ircadb17_dir / "PATIENT_DICOM")
+    (ircadb / "MASKS_DICOM").symlink_to(ircadb17_dir / "MASKS_DICOM")
+    (ircadb / "clinical.json").write_text(json.dumps(DEMO_CLINICAL))
+    hcc = cases / "hcc009"
+    hcc.mkdir()
+    # The arterial and portal-venous series, as the shared data README identifies them.
+    (hcc / "ap").symlink_to(hcc009_dir / "series-4-recon2-liver-3-phase")
+    (hcc / "vp").symlink_to(hcc009_dir / "series-103-liver-3-phase")
+    (cases / "empty").mkdir()
+    (cases / "not-ct").mkdir()
+    (cases / "not-ct" / "ap.nii.gz").write_text("this is not a CT volume")
+    return cases
+
+
+@pytest.fixture(scope="module")
+def first_run(real_cases, tmp_path_factory):
+    out = tmp_path_factory.mktemp("batch-out")
+    return run_script(real_cases, out), out
+
+
+def test_batch_writes_one_result_per_good_case(first_run):
+    completed, out = first_run
+    assert completed.returncode == 1, completed.stderr  # two broken cases: 1, but the batch went on
+    summary = read_summary(out)
+    assert set(summary) == {"ircadb17", "hcc009", "empty", "not-ct"}
+    assert summary["ircadb17"]["status"] == "done" and summary["hcc009"]["status"] == "done"
+    for case in ("ircadb17", "hcc009"):
+        assert (out / case / "result.json").is_file() and not (out / case / "error.txt").exists()
+        assert not (out / f"{case}.partial").exists()
+
+
+def test_full_case_has_the_three_slices_and_a_recommendation(first_run):
+    _, out = first_run
+    result = json.loads((out / "ircadb17" / "result.json").read_text())
+    assert result["kind"] == "full_case" and result["mask_source"] == "given"
+    assert [s["index"] for s in result["slices"]] == [97, 96, 95]
+    assert result["recommendation"] in {"TACE", "HAIC", "no clear preference"}
+    assert 0 < result["risk"]["p_pd_tace"] < 1 and 0 < result["risk"]["p_pd_haic"] < 1
+    assert result["single_phase"] is True  # no vp given: the CT serves as both phases
+    assert (out / "ircadb17" / "report.png").is_file() and (out / "ircadb17" / "features.json").is_file()
+    # livertumor1 (85.6 mL) + livertumor2 (78.6 mL) per the data README
+    assert result["volumes_ml"]["tumour_ml"] == pytest.approx(85.6 + 78.6, rel=0.05)
+
+
+def test_case_without_mask_or_covariates_is_auto_segmented(first_run, hcc009_dir):
+    import SimpleITK as sitk
+
+    from DELICAITELib.io import read_image
+
+    _, out = first_run
+    result = json.loads((out / "hcc009" / "result.json").read_text())
+    assert result["kind"] == "slices_only" and "recommendation" not in result
+    assert result["mask_source"].startswith("automatic")
+    assert result["single_phase"] is False and result["alignment"]["same_grid"]
+    # An adult liver holding a large HCC: between 1 and 4 litres.
+    assert 1000 < result["volumes_ml"]["liver_ml"] < 4000
+    label = sitk.ReadImage(str(out / "hcc009" / "segmentation.nii.gz"))
+    ct = read_image(hcc009_dir / "series-4-recon2-liver-3-phase")
+    assert label.GetSize() == ct.GetSize()
+    assert label.GetOrigin() == pytest.approx(ct.GetOrigin(), abs=1e-3)
+    for s in result["slices"]:
+        assert 0 <= s["index"] < ct.GetSize()[2] and s["area_mm2"] > 0
+
+
+def test_broken_cases_get_an_error_file(first_run):
+    _, out = first_run
+    summary = read_summary(out)
+    empty_error = (out / "empty" / "error.txt").read_text()
+    assert "no CT found" in empty_error and summary["empty"]["status"] == "error"
+    assert "ap.nii.gz" in (out / "not-ct" / "error.txt").read_text()
+    assert not (out / "empty" / "result.json").exists() and not (out / "not-ct" / "result.json").exists()
+
+
+def test_resume_skips_cases_already_done(first_run, real_cases):
+    _, out = first_run
+    before = {case: (out / case / "result.json").stat().st_mtime_ns for case in ("ircadb17", "hcc009")}
+    completed = run_script(real_cases, out)
+    assert completed.returncode == 1
+    summary = read_summary(out)
+    assert summary["ircadb17"]["status"] == "skipped" and summary["hcc009"]["status"] == "skipped"
+    assert summary["ircadb17"]["slices"] == "97 96 95" and summary["ircadb17"]["recommendation"]
+    assert summary["empty"]["status"] == "error"  # failed cases are retried, and fail again
+    after = {case: (out / case / "result.json").stat().st_mtime_ns for case in before}
+    assert after == before
+    assert "auto-segmenting" not in completed.stderr
+
+
+def test_case_discovery_explains_what_is_missing(tmp_path):
+    (tmp_path / "two-cts").mkdir()
+    (tmp_path / "two-cts" / "series1").mkdir()
+    (tmp_path / "two-cts" / "series2").mkdir()
+    (tmp_path / "vp-only").mkdir()
+    (tmp_path / "vp-only" / "vp.nrrd").write_bytes(b"")
+    (tmp_path / "named").mkdir()
+    for name in ("AP.nii.gz", "vp.nii.gz", "mask.nrrd", "clinical.json", "notes.txt"):
+        (tmp_path / "named" / name).write_bytes(b"")
+    (tmp_path / "single").mkdir()
+    (tmp_path / "single" / "ct.mha").write_bytes(b"")
+    (tmp_path / "single" / "mask.nii.gz").write_bytes(b"")
+    cases = {c.name: c for c in find_cases(tmp_path)}
+    assert "series1, series2" in cases["two-cts"].problem and "name it ap" in cases["two-cts"].problem
+    assert "no ap phase" in cases["vp-only"].problem
+    named = cases["named"]
+    assert named.problem is None
+    assert (named.ap.name, named.vp.name, named.mask.name, named.clinical.name) == (
+        "AP.nii.gz", "vp.nii.gz", "mask.nrrd", "clinical.json")
+    single = describe_case(tmp_path / "single")
+    assert single.ap.name == "ct.mha" and single.vp is None and single.mask.name == "mask.nii.gz"
+    with pytest.raises(DelicaiteError, match="no case folders"):
+        find_cases(tmp_path / "single")
+    with pytest.raises(DelicaiteError, match="not found"):
+        find_cases(tmp_path / "missing")
+
+
+def test_batch_subcommand_on_the_phantom_case(tmp_path, capsys):
+    """`delicaite batch` through its own parser (no real data needed): a full phantom case."""
+    from DELICAITELib.cli import batch_commands
+
+    case = tmp_path / "cases" / "phantom"
+    paths = write_demo_inputs(case / "raw")
+    for role in ("ap", "vp", "mask"):
+        paths[role].rename(case / f"{role}.nii.gz")
+    paths["clinical"].rename(case / "clinical.json")
+    (case / "raw").rmdir()
+    parser = argparse.ArgumentParser()
+    batch_commands.add_parsers(parser.add_subparsers())
+    out = tmp_path / "out"
+    args = parser.parse_args(["batch", str(tmp_path / "cases"), "--out", str(out)])
+    args.func(args)
+    printed = capsys.readouterr().out
+    result = json.loads((out / "phantom" / "result.json").read_text())
+    assert result["kind"] == "full_case" and result["single_phase"] is False
+    assert f"phantom\tdone\t{result['recommendation']}" in printed
+    assert len(result["slices"]) == 3
+
+
+def test_script_saves_a_scene_per_case(tmp_path):
+    """`--scenes` (plain Python with slicer-core): each done case reloads as AP, VP and its segmentation."""
+    pytest.importorskip("slicer")
+    from DELICAITELib.mrml import load_scene
+
+    case = tmp_path / "cases" / "phantom"
+    paths = write_demo_inputs(case)
+    paths["ap"].rename(case / "ap.nii.gz")
+    paths["vp"].rename(case / "vp.nii.gz")
+    paths["mask"].rename(case / "mask.nii.gz")
+    out = tmp_path / "out"
+    completed = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "cases"), str(out), "--scenes"],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    scene = load_scene(out / "phantom" / "scene" / "scene.mrml")
+    volumes = {scene.GetNthNodeByClass(i, "vtkMRMLScalarVolumeNode").GetName()
+               for i in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode"))}
+    assert volumes == {"AP", "VP"}
+    segmentation = scene.GetFirstNodeByClass("vtkMRMLSegmentationNode").GetSegmentation()
+    names = {segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())}
+    assert names == {"Liver", "Tumor"}
+
+
+def test_progress_lines_are_what_the_hub_progress_bar_reads(first_run):
+    """The hub (DELICAITE.py, not importable without Slicer) parses "[case i/n] name: status" lines."""
+    import ast
+    import re
+
+    tree = ast.parse((PROJECT_ROOT / "DELICAITE" / "DELICAITE.py").read_text(encoding="utf-8"))
+    constants = {node.targets[0].id: node.value for node in tree.body
+                 if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+    pattern = re.compile(ast.literal_eval(constants["CASE_PROGRESS"].args[0]))
+    finished = ast.literal_eval(constants["CASE_FINISHED"])
+    completed, _ = first_run
+    final = {}
+    for line in completed.stderr.splitlines():
+        match = pattern.match(line)
+        if match and match.group(3).split(" ", 1)[0] in finished:
+            final[int(match.group(1))] = (int(match.group(2)), match.group(3).split(" ", 1)[0])
+    assert final == {1: (4, "error"), 2: (4, "done"), 3: (4, "done"), 4: (4, "error")}  # sorted case names
