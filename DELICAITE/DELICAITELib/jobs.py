@@ -73,6 +73,7 @@ class BackgroundJob:
         self._reader: threading.Thread | None = None
         self._queue: queue.Queue[str] = queue.Queue()
         self._lines: list[str] = []
+        self._delivered = 0  # how many of _lines poll() has returned
         self._cancelled = False
 
     @property
@@ -105,21 +106,24 @@ class BackgroundJob:
             self._queue.put(line.rstrip("\r\n"))
         self._process.stdout.close()
 
-    def poll(self) -> list[str]:
-        """Output lines that arrived since the last call (never blocks)."""
-        new = []
+    def _collect(self) -> None:
         while True:
             try:
-                new.append(self._queue.get_nowait())
+                self._lines.append(self._queue.get_nowait())
             except queue.Empty:
-                break
-        self._lines.extend(new)
+                return
+
+    def poll(self) -> list[str]:
+        """Output lines not returned by an earlier call (never blocks; `wait` and `output` take none away)."""
+        self._collect()
+        new = self._lines[self._delivered:]
+        self._delivered = len(self._lines)
         return new
 
     @property
     def output(self) -> list[str]:
         """Every output line so far."""
-        self.poll()
+        self._collect()
         return list(self._lines)
 
     @property
@@ -182,7 +186,7 @@ class BackgroundJob:
         """After the process ended: collect the remaining output; drop outputs of a failed job."""
         if self._reader is not None:
             self._reader.join(timeout=5)
-        self.poll()
+        self._collect()
         if self._cancelled or self._process.returncode != 0:
             for path in self.outputs:
                 path.unlink(missing_ok=True)

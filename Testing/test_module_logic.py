@@ -1,0 +1,259 @@
+"""The Logic classes of the three Slicer modules, run outside the application.
+
+The modules' own self-tests need the Slicer application; here the module files are imported with
+small stand-ins for what only the application has (the ScriptedLoadableModule base classes, the
+parameter-node decorator, qt's timer, the markups module's "jump slices" call), while every node is a
+real MRML node of the slicer-core wheel in a real scene. So the Logic code that the buttons call runs
+for real: segmentation (in-process and as a background process with cancel), the one-click fixes and
+undo, the three largest slices, features, the recommendation, report export and the cohort job.
+"""
+
+import importlib.util
+import sys
+import types
+import unittest
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+slicer = pytest.importorskip("slicer", reason="the module Logic tests need the slicer-core wheel (pip install '.[test]')")
+
+from DELICAITELib import mrml  # noqa: E402
+from DELICAITELib.demo import DEMO_CLINICAL, write_demo_inputs  # noqa: E402
+from DELICAITELib.io import label_volumes_ml, read_image, read_label  # noqa: E402
+from DELICAITELib.phantom import make_phantom  # noqa: E402
+from DELICAITELib.slices import largest_tumour_slices  # noqa: E402
+
+from conftest import PROJECT_ROOT  # noqa: E402
+
+
+# ---- stand-ins for what only the Slicer application provides ---------------------------------------------
+
+class _ScriptedLoadableModuleLogic:
+    def __init__(self, parent=None):
+        pass
+
+
+class _ScriptedLoadableModule:
+    def __init__(self, parent=None):
+        pass
+
+
+class _ScriptedLoadableModuleWidget:
+    def __init__(self, parent=None):
+        pass
+
+
+class _Recorder:
+    """Records the calls made to it (the markups module's slice-jumping logic)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        return lambda *args: self.calls.append((name, args))
+
+
+class _ManualTimer:
+    """qt.QTimer without an event loop: the test fires it by hand."""
+
+    def __init__(self):
+        self.callback, self.active = None, False
+
+    def connect(self, signal, callback):
+        self.callback = callback
+
+    def setInterval(self, milliseconds):
+        pass
+
+    def start(self):
+        self.active = True
+
+    def stop(self):
+        self.active = False
+
+
+def _stub_module(name, **attributes):
+    module = types.ModuleType(name)
+    module.__dict__.update(attributes)
+    return module
+
+
+@pytest.fixture()
+def app(monkeypatch):
+    """A real MRML scene as slicer.mrmlScene, with the application-only pieces stood in for."""
+    scene = mrml.new_scene()
+    markups_logic = _Recorder()
+    monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
+    monkeypatch.setattr(slicer, "app", types.SimpleNamespace(testingEnabled=lambda: True, processEvents=lambda: None,
+                                                            layoutManager=lambda: None), raising=False)
+    monkeypatch.setattr(slicer, "modules", types.SimpleNamespace(markups=types.SimpleNamespace(
+        logic=lambda: markups_logic)), raising=False)
+    monkeypatch.setattr(slicer.util, "setSliceViewerLayers", lambda **kwargs: None)
+    base = _stub_module("slicer.ScriptedLoadableModule", ScriptedLoadableModule=_ScriptedLoadableModule,
+                        ScriptedLoadableModuleWidget=_ScriptedLoadableModuleWidget, ScriptedLoadableModuleLogic=_ScriptedLoadableModuleLogic,
+                        ScriptedLoadableModuleTest=unittest.TestCase)
+    wrapper = _stub_module("slicer.parameterNodeWrapper", parameterNodeWrapper=lambda cls: cls,
+                           Choice=lambda choices: choices)
+    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", base)
+    monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)
+    monkeypatch.setitem(sys.modules, "qt", _stub_module("qt", QTimer=_ManualTimer))
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "DELICAITE"))  # DELICAITEDependencies
+    return types.SimpleNamespace(scene=scene, markups_logic=markups_logic)
+
+
+def _load_module(name: str):
+    path = PROJECT_ROOT / name / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_slicer_module_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_phantom()
+
+
+@pytest.fixture()
+def phantom_nodes(app, phantom):
+    ap = mrml.volume_node_from_image(app.scene, phantom.ap, "phantom AP")
+    vp = mrml.volume_node_from_image(app.scene, phantom.vp, "phantom VP")
+    truth = mrml.segmentation_node_from_label(app.scene, phantom.label, ap, "phantom truth")
+    return ap, vp, truth
+
+
+def _label(node, volume) -> np.ndarray:
+    return sitk.GetArrayFromImage(mrml.label_from_segmentation_node(node, volume))
+
+
+# ---- DELICAITESegment --------------------------------------------------------------------------------
+
+def test_segment_logic_segments_fixes_undoes_and_picks_slices(app, phantom, phantom_nodes):
+    module = _load_module("DELICAITESegment")
+    logic = module.DELICAITESegmentLogic()
+    ap, _, truth = phantom_nodes
+
+    node = logic.segment(ap, None, device="cpu")
+    segmentation = node.GetSegmentation()
+    assert segmentation.GetSegmentIdBySegmentName("Liver") and segmentation.GetSegmentIdBySegmentName("Tumor")
+    found = _label(node, ap)
+    reference = sitk.GetArrayViewFromImage(phantom.label) >= 1
+    assert 200 < label_volumes_ml(mrml.label_from_segmentation_node(node, ap))["liver_ml"] < 2000
+    assert np.count_nonzero((found >= 1) & reference) / np.count_nonzero(reference) > 0.8
+
+    message = logic.applyCorrection(node, ap, "keep_largest_liver_island")
+    assert message.startswith("Kept the largest liver island") and "mL" in message
+    islands = sitk.ConnectedComponent(sitk.GetImageFromArray((_label(node, ap) >= 1).astype(np.uint8)))
+    assert int(sitk.GetArrayViewFromImage(islands).max()) == 1
+    assert logic.canUndo(node)
+    logic.undoCorrection(node)
+    assert np.array_equal(_label(node, ap), found)
+    assert not logic.canUndo(node)
+    with pytest.raises(ValueError, match="unknown correction"):
+        logic.applyCorrection(node, ap, "make_it_pretty")
+
+    markups, positions = logic.pickLargestSlices(ap, truth)
+    expected = largest_tumour_slices(phantom.label)
+    assert [p["index"] for p in positions] == [s.index for s in expected]
+    assert markups.GetNumberOfControlPoints() == 3
+    logic.showSlice(ap, positions[0])
+    assert app.markups_logic.calls[-1] == ("JumpSlicesToLocation", (*positions[0]["ras"], True))
+
+
+def test_segment_logic_background_process_reports_and_cancels(app, phantom_nodes):
+    module = _load_module("DELICAITESegment")
+    logic = module.DELICAITESegmentLogic()
+    ap, _, _ = phantom_nodes
+    fractions, done = [], {}
+    logic.segmentInBackground(ap, None, "cpu", onProgress=lambda line, fraction: fractions.append(fraction),
+                              onDone=lambda ok, message, node: done.update(ok=ok, message=message, node=node))
+    assert logic.isRunning() and logic._timer.active
+    logic._job.wait(600)
+    logic._timer.callback()  # the timer's next tick collects the output and the label
+    assert done["ok"], done["message"]
+    assert done["message"].startswith("Liver ")
+    assert done["node"].GetSegmentation().GetSegmentIdBySegmentName("Tumor")
+    steps = [f for f in fractions if f is not None]
+    assert steps and steps == sorted(steps)
+    assert not logic.isRunning() and not logic._timer.active
+
+    first = done.pop("node")
+    before = _label(first, ap)
+    done.clear()
+    logic.segmentInBackground(ap, first, "cpu",
+                              onDone=lambda ok, message, node: done.update(ok=ok, message=message, node=node))
+    logic.cancelSegmentation()
+    assert done == {"ok": False, "message": module.DELICAITESegmentLogic.CANCELLED, "node": None}
+    assert not logic.isRunning()
+    assert np.array_equal(_label(first, ap), before)  # a cancelled run leaves the segmentation as it was
+
+
+# ---- DELICAITERecommend ------------------------------------------------------------------------------
+
+def test_recommend_logic_computes_and_exports_the_report(app, tmp_path):
+    module = _load_module("DELICAITERecommend")
+    logic = module.DELICAITERecommendLogic()
+    paths = write_demo_inputs(tmp_path / "inputs")
+    ap_image = read_image(paths["ap"])
+    ap = mrml.volume_node_from_image(app.scene, ap_image, "AP")
+    vp = mrml.volume_node_from_image(app.scene, read_image(paths["vp"]), "VP")
+    segmentation = mrml.segmentation_node_from_label(app.scene, read_label(paths["mask"], reference=ap_image), ap)
+
+    with pytest.raises(ValueError, match="compute a recommendation first"):
+        logic.exportReport(None, tmp_path / "too-early")
+    result, nodes = logic.compute(ap, vp, segmentation, DEMO_CLINICAL, logic.demoModelPath(), tmp_path / "out")
+    assert logic.isDemoModel(logic.demoModelPath())
+    assert result["recommendation"] in module.RECOMMENDATIONS
+    assert [s["index"] for s in result["slices"]] == [s.index for s in largest_tumour_slices(read_label(paths["mask"]))]
+    table = mrml.frame_from_table_node(nodes["result_table"]).set_index("quantity")
+    assert table.loc["P(PD | TACE)", "number"] == result["risk"]["p_pd_tace"]
+    assert nodes["risk_chart"].GetNumberOfPlotSeriesNodes() == 2
+
+    copies = logic.exportReport(None, tmp_path / "exported")
+    assert sorted(p.rsplit("/", 1)[-1] for p in map(str, copies)) == sorted(module.REPORT_FILES)
+    logic.removeResultNodes(nodes)
+    assert all(app.scene.GetNodeByID(node.GetID()) is None for node in nodes.values())
+
+
+# ---- DELICAITE hub ----------------------------------------------------------------------------------
+
+def test_hub_logic_walks_the_case_steps(app, phantom, phantom_nodes):
+    module = _load_module("DELICAITE")
+    logic = module.DELICAITELogic()
+    ap, vp, truth = phantom_nodes
+
+    def done_steps(result_table=None):
+        status = logic.caseStatus(ap, vp, truth, result_table)
+        return [step for step in module.STEPS if status[step]]
+
+    assert done_steps() == ["phases", "segment"]
+    logic.setReviewed(truth, True)
+    markups = logic.pickSlices(ap, truth)
+    assert markups.GetNumberOfControlPoints() == 3
+    assert app.markups_logic.calls[-1] == ("JumpSlicesToNthPointInMarkup", (markups.GetID(), 0, True))
+    features = logic.computeFeatures(ap, vp, truth)
+    frame = mrml.frame_from_table_node(features)
+    assert len(frame) > 10 and frame["feature"].str.startswith(("AP_", "VP_")).all()
+    assert np.isfinite(frame["value"]).all()
+    assert done_steps() == ["phases", "segment", "correct", "slices", "features"]
+    result = mrml.result_table_node(app.scene, {"risk": {"p_pd_tace": 0.5, "p_pd_haic": 0.4},
+                                                "interaction_score": {"h": -0.4, "lower": -0.9, "upper": 0.1,
+                                                                      "interval_level": 0.9,
+                                                                      "training_percentile": 40.0},
+                                                "recommendation": "HAIC", "cutoff": 0.0})
+    assert done_steps(result) == list(module.STEPS)
+
+
+def test_hub_logic_runs_the_cohort_batch_in_the_background(app, tmp_path):
+    module = _load_module("DELICAITE")
+    cases = tmp_path / "cases"
+    paths = write_demo_inputs(cases / "phantom")
+    for role in ("ap", "vp", "mask"):
+        paths[role].rename(cases / "phantom" / f"{role}.nii.gz")
+    job = module.DELICAITELogic.startCohortJob(cases, tmp_path / "out", device="cpu")
+    assert job.wait(600) == 0, job.failure_message()
+    assert (tmp_path / "out" / "phantom" / "result.json").is_file()
+    fractions = [module.DELICAITELogic.cohortProgress(line) for line in job.output]
+    assert [f for f in fractions if f is not None][-1] == 1.0
