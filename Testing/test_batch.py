@@ -106,7 +106,11 @@ def test_broken_cases_get_an_error_file(first_run):
     summary = read_summary(out)
     empty_error = (out / "empty" / "error.txt").read_text()
     assert "no CT found" in empty_error and summary["empty"]["status"] == "error"
-    assert "ap.nii.gz" in (out / "not-ct" / "error.txt").read_text()
+    not_ct_error = (out / "not-ct" / "error.txt").read_text()
+    assert "not-ct/ap.nii.gz" in not_ct_error
+    # Folders above the cases folder often name patients or studies: they stay out of what the batch writes.
+    cases_parent = str(out.parent)
+    assert cases_parent not in not_ct_error and cases_parent not in (out / "summary.csv").read_text()
     assert not (out / "empty" / "result.json").exists() and not (out / "not-ct" / "result.json").exists()
 
 

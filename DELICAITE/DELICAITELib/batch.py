@@ -193,15 +193,23 @@ def _process_one(case: CaseInputs, case_out: Path, model_path, device: str, say:
         result = _run_case(case, partial, model_path, device, say)
     except Exception as err:  # noqa: BLE001 — one bad case must not stop the batch
         message = str(err) if isinstance(err, DelicaiteError) else f"{type(err).__name__}: {err}"
+        message = _relative_paths(message, case)
         shutil.rmtree(partial, ignore_errors=True)
         shutil.rmtree(case_out, ignore_errors=True)
         case_out.mkdir(parents=True)
-        details = "" if isinstance(err, DelicaiteError) else "\n\n" + traceback.format_exc()
+        details = "" if isinstance(err, DelicaiteError) else "\n\n" + _relative_paths(traceback.format_exc(), case)
         (case_out / ERROR_FILE).write_text(message + details + "\n", encoding="utf-8")
         return _summary_row(case.name, "error", {}, error=message)
     shutil.rmtree(case_out, ignore_errors=True)  # an earlier failed or unfinished attempt
     partial.rename(case_out)
     return _summary_row(case.name, "done", result)
+
+
+def _relative_paths(text: str, case: CaseInputs) -> str:
+    """``text`` with the cases folder's absolute path cut off ("HCC_009/ap.nii.gz: ..."): folders above
+    the cases often carry names that identify patients, and error.txt and summary.csv travel."""
+    root = str(case.folder.resolve().parent)
+    return text.replace(root + "/", "").replace(str(case.folder.parent) + "/", "")
 
 
 def _run_case(case: CaseInputs, out: Path, model_path, device: str, say: Progress) -> dict:

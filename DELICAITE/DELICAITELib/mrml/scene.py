@@ -54,6 +54,8 @@ def save_scene(scene, path) -> Path:
         raise DelicaiteError(f"save the scene as a .mrml file, not {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     for node in _nodes(scene, "vtkMRMLStorableNode"):
+        if not node.GetSaveWithScene():  # the default colour tables: every scene has them
+            continue
         storage = node.GetStorageNode()
         if storage is None:
             if not node.AddDefaultStorageNode():
