@@ -203,12 +203,9 @@ def test_bar_chart_node_is_drawn_with_its_values(tmp_path):
 
 
 def test_risk_chart_node_of_a_result_is_drawn():
-    results = pytest.importorskip("DELICAITELib.mrml.results")
-    if not hasattr(results, "risk_chart_node"):
-        pytest.skip("DELICAITELib.mrml.results has no risk_chart_node yet")
     scene = mrml.new_scene()
     result = {"risk": {"p_pd_tace": 0.58, "p_pd_haic": 0.29}, "recommendation": "HAIC"}
-    chart = results.risk_chart_node(scene, result)
+    chart = mrml.risk_chart_node(scene, result)
     picture = _read_png(render_chart(chart, path=OUTPUT / "risk_chart_node.png"))
     heights = {}
     for i in range(chart.GetNumberOfPlotSeriesNodes()):
@@ -235,3 +232,35 @@ def test_empty_or_broken_charts_are_refused():
         render_chart(chart)
     with pytest.raises(DelicaiteError, match="plot chart node"):
         render_chart(table)
+
+
+def test_recommend_panel_beside_the_volume(case, tmp_path):
+    """What DELICAITE Recommend lays out for a real case: the red slice view at the largest tumour slice,
+    with the segments and the three slice points, beside the risk and driver charts of the result that
+    the whole pipeline computed from these same nodes (the CT as both phases, the demo patient)."""
+    from DELICAITELib.demo import DEMO_CLINICAL, demo_model_dir
+
+    scene, volume, segmentation, label = case
+    result, nodes = mrml.recommend_from_nodes(volume, volume, segmentation, DEMO_CLINICAL, demo_model_dir(),
+                                              tmp_path / "case")
+    try:
+        markups = mrml.slice_markups_node(scene, volume, segmentation)
+        largest = result["slices"][0]["index"]
+        assert mrml.volumes.ras_to_ijk(volume, markups.GetNthControlPointPositionVector(0))[2] == pytest.approx(largest)
+        view = render_slice_view(volume, segmentation, slice_offset=ijk_to_ras(volume, (0, 0, largest))[2],
+                                 markups_node=markups, size=(480, 480))
+        risks = render_chart(nodes["risk_chart"], size=(480, 240))
+        drivers = render_chart(nodes["drivers_chart"], size=(480, 240))
+        panel = np.concatenate([view, np.concatenate([risks, drivers], axis=0)], axis=1)
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        from matplotlib.image import imsave
+
+        imsave(OUTPUT / "recommend_panel.png", panel)
+        assert panel.shape == (480, 960, 3)
+        # Each part shows something: the overlay colours on the CT, and bars on the white charts.
+        tumour_colour = np.abs(view.astype(float) - COLOURS["Tumor"]).max(axis=-1) < 40
+        assert np.count_nonzero(tumour_colour) > 200
+        assert np.count_nonzero(risks.std(axis=-1) > 30) > 2000  # the two coloured therapy bars
+        assert np.count_nonzero((drivers < 120).all(axis=-1)) > 2000  # the driver bars (dark grey)
+    finally:
+        mrml.remove_result_nodes(nodes)

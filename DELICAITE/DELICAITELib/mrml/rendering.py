@@ -369,6 +369,9 @@ def _style_chart(chart, chart_node, labels) -> None:
             names.InsertNextValue(label)
         bottom = chart.GetAxis(vtk.vtkAxis.BOTTOM)
         bottom.SetCustomTickPositions(positions, names)
+        if len(labels) > 3:  # long feature names side by side overlap: slant them
+            bottom.GetLabelProperties().SetOrientation(25)
+            bottom.GetLabelProperties().SetJustificationToRight()
         if chart_node.GetXAxisRangeAuto():
             bottom.SetBehavior(vtk.vtkAxis.FIXED)
             bottom.SetUnscaledRange(-0.75, len(labels) - 0.25)

@@ -165,8 +165,8 @@ def drivers_chart_node(scene, result: Mapping, name: str = "DELICAITE drivers ch
     chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", name)
     series = _bar_series(scene, "contribution to h", table, "contribution", "feature", (0.35, 0.35, 0.35))
     chart.AddAndObservePlotSeriesNodeID(series.GetID())
-    chart.SetTitle("What drives h (< 0 favours HAIC, > 0 favours TACE)")
-    chart.SetXAxisTitle("feature (hover a bar for its name)")
+    chart.SetTitle("Drivers of h (< 0: HAIC, > 0: TACE)")
+    chart.SetXAxisTitle("feature")
     chart.SetYAxisTitle("contribution to h")
     chart.SetLegendVisibility(False)
     return chart
