@@ -1,9 +1,10 @@
-"""`delicaite simulate` and `delicaite train`: cohorts and the interaction model."""
+"""`delicaite simulate`, `delicaite train` and the `delicaite cohort` group (features, train, evaluate)."""
 
 from __future__ import annotations
 
 import time
 
+from . import cohort_evaluate_command, cohort_features_command, cohort_train_command
 from .common import progress
 
 
@@ -45,3 +46,8 @@ def add_parsers(sub) -> None:
     train.add_argument("--cutoff", type=float, default=0.0, help="recommendation cutoff c on |h|")
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=cmd_train)
+
+    cohort = sub.add_parser("cohort", help="cohort work: batch features, training with comparators, evaluation report")
+    cohort_sub = cohort.add_subparsers(dest="cohort_command", required=True)
+    for command in (cohort_features_command, cohort_train_command, cohort_evaluate_command):
+        command.add_cohort_parser(cohort_sub)

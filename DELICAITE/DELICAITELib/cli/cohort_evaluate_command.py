@@ -1,0 +1,7 @@
+"""`delicaite cohort evaluate` (being written)."""
+
+from __future__ import annotations
+
+
+def add_cohort_parser(cohort_sub) -> None:
+    """Add the `evaluate` sub-command to the `delicaite cohort` group."""
