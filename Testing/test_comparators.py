@@ -10,7 +10,7 @@ from DELICAITELib.comparators.files import load_comparator, save_comparator
 from DELICAITELib.comparators.models import (PREDICT, THERAPY_COLUMN, Comparator, fit_estimator, fit_preprocessing,
                                              input_matrix)
 from DELICAITELib.comparators.splits import centre_split, stratified_share, training_centre
-from DELICAITELib.comparators.training import youden_threshold
+from DELICAITELib.stats.classification import youden_threshold
 from DELICAITELib.errors import ModelFileError
 from DELICAITELib.simulate import simulate_cohort
 

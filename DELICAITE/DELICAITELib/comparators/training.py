@@ -16,28 +16,35 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sklearn
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import roc_auc_score
 
 from .. import __version__ as DELICAITE_VERSION
 from ..cohort import read_cohort
-from ..cohort_models import (DELICAITE, SPLITS_FILE, SUMMARY_FILE, TrainedModels, column_groups, delicaite_inputs,
-                             design_frame)
+from ..cohort_models import (
+    DELICAITE,
+    SPLITS_FILE,
+    SUMMARY_FILE,
+    TrainedModels,
+    column_groups,
+    delicaite_inputs,
+    design_frame,
+)
 from ..errors import DelicaiteError
+from ..stats.classification import youden_threshold
 from .files import save_comparator, save_inputs
-from .models import THERAPY_COLUMN, Comparator, fit_estimator, fit_preprocessing, grid, input_matrix
+from .models import (
+    THERAPY_COLUMN,
+    Comparator,
+    fit_estimator,
+    fit_preprocessing,
+    grid,
+    input_matrix,
+)
 from .splits import TRAINING, centre_split, stratified_share
 
 CLINICAL_ONLY = "clinical covariates (no image features in this cohort)"
 QUICK = {"ensemble": 2, "epochs": 150, "mlp_epochs": 60}
 FULL = {"ensemble": 5, "epochs": None, "mlp_epochs": 120}  # epochs None: InteractionModel's default
-
-
-def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    """The probability cutoff maximising sensitivity + specificity − 1 (predict PD when p ≥ cutoff)."""
-    fpr, tpr, thresholds = roc_curve(y, p)
-    finite = np.isfinite(thresholds)
-    j = np.where(finite, tpr - fpr, -np.inf)
-    return float(thresholds[int(np.argmax(j))])
 
 
 def comparator_specs(groups: dict[str, list[str]]) -> list[dict]:
