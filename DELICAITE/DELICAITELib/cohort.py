@@ -8,6 +8,8 @@ same way; `train_from_cohort` fits the interaction model on it (clinical covaria
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +18,8 @@ import pandas as pd
 from scipy.special import expit
 
 from .clinical import SCHEMA, encode, validate_table
-from .errors import DelicaiteError
+from .errors import ClinicalError, DelicaiteError
+from .manifest import ManifestError, line_of, problems_error, read_manifest
 
 
 @dataclass
@@ -105,17 +108,49 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"patient_id": str})
 
 
-def read_cohort(cohort_dir) -> Cohort:
-    """Read a directory written by `write_cohort` (or laid out the same way); truth.csv is optional."""
+def _covariate_problems(err: ClinicalError) -> list[str]:
+    """validate_table's problems ("row 3 (patient X), column alb: ...") named by covariates.csv line."""
+    def by_line(problem: str) -> str:
+        match = re.match(r"row (\d+)", problem)
+        if match:
+            return f"covariates.csv line {line_of(int(match.group(1)) - 1)}" + problem[match.end():]
+        return "covariates.csv line 1 (header), " + problem
+    return [by_line(p) for p in getattr(err, "problems", None) or [str(err)]]
+
+
+def read_cohort(cohort_dir, *, check_image_paths: bool = True) -> Cohort:
+    """Read a directory written by `write_cohort` (or laid out the same way); truth.csv is optional.
+
+    manifest.csv is checked by `manifest.validate_manifest` (image paths relative to the cohort folder
+    must exist unless ``check_image_paths`` is False) and covariates.csv by `clinical.validate_table`
+    (values, units and ranges; missing values allowed); all problems come in one DelicaiteError naming
+    file, line and column. Manifest notes (unknown pd or survival) are warned and kept in
+    ``info["manifest_notes"]``. ``images`` holds absolute paths (None where empty).
+    """
     d = Path(cohort_dir)
     for name in ("manifest.csv", "covariates.csv"):
         if not (d / name).is_file():
             raise DelicaiteError(f"cohort file missing: {d / name} (a cohort folder holds manifest.csv and covariates.csv)")
-    manifest = _read_csv(d / "manifest.csv")
     covariates = _read_csv(d / "covariates.csv")
+    if "patient_id" not in covariates:
+        raise DelicaiteError(f"{d / 'covariates.csv'} has no patient_id column: its first column is patient_id, "
+                             "then the schema fields")
     for name, f in SCHEMA.items():
         if f.kind == "categorical" and name in covariates:
             covariates[name] = covariates[name].map(lambda v: v if pd.isna(v) else str(v)).astype(object)
+    problems, manifest = [], None
+    try:
+        manifest = read_manifest(d, covariate_ids=covariates["patient_id"], check_image_paths=check_image_paths)
+    except ManifestError as err:
+        problems += err.problems
+    try:
+        validate_table(covariates, require=False)
+    except ClinicalError as err:
+        problems += _covariate_problems(err)
+    if problems:
+        raise problems_error(problems, f"cohort {d}")
+    for note in manifest.attrs["notes"]:
+        warnings.warn(f"manifest.csv: {note}", stacklevel=2)
     if list(covariates["patient_id"]) != list(manifest["patient_id"]):
         covariates = covariates.set_index("patient_id").loc[manifest["patient_id"]].reset_index()
     ids = manifest["patient_id"].to_numpy(dtype=object)
@@ -130,11 +165,12 @@ def read_cohort(cohort_dir) -> Cohort:
             truth["true_p_tace"] = expit(truth["true_g"] - truth["true_h"] / 2)
             truth["true_p_haic"] = expit(truth["true_g"] + truth["true_h"] / 2)
     return Cohort(
-        patient_id=ids, centre=manifest["centre"].astype(str).to_numpy(dtype=object),
+        patient_id=ids, centre=manifest["centre"].to_numpy(dtype=object),
         covariates=covariates.drop(columns="patient_id").reset_index(drop=True),
-        therapy=manifest["therapy"].astype(str).to_numpy(dtype=object),
+        therapy=manifest["therapy"].to_numpy(dtype=object),
         pd=manifest["pd"].to_numpy(), os_months=manifest["os_months"].to_numpy(float),
-        os_event=manifest["os_event"].to_numpy(), images=images, info={"read_from": str(d)}, **truth)
+        os_event=manifest["os_event"].to_numpy(), images=images,
+        info={"read_from": str(d), "manifest_notes": list(manifest.attrs["notes"])}, **truth)
 
 
 def train_from_cohort(cohort_dir, out_dir, *, n_ensemble: int = 5, epochs: int | None = None,
@@ -143,7 +179,7 @@ def train_from_cohort(cohort_dir, out_dir, *, n_ensemble: int = 5, epochs: int |
     """Fit an InteractionModel on a cohort folder's covariates and save it (weights + checksummed JSON)."""
     from .model import InteractionModel, save_model
 
-    cohort = read_cohort(cohort_dir)
+    cohort = read_cohort(cohort_dir, check_image_paths=False)
     x = encode(validate_table(cohort.covariates))
     params = {"n_ensemble": n_ensemble, "propensity_weighting": propensity_weighting, "cutoff": cutoff,
               "random_state": seed}

@@ -1,7 +1,49 @@
-"""`delicaite cohort features` (being written)."""
+"""`delicaite cohort features`: radiomics of every cohort case with images, resumable and parallel."""
 
 from __future__ import annotations
+
+import sys
+
+from ..errors import DelicaiteError
+
+
+def _say(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)  # keeps the progress bar intact
+
+
+def cmd_features(args) -> None:
+    from ..cohort_features import FAILURES_FILE, FEATURES_FILE, extract_cohort_features
+
+    run = extract_cohort_features(args.cohort, args.out, workers=args.workers, scheduler=args.scheduler,
+                                  device=args.device, radiomics_params=args.radiomics_params,
+                                  progress_bar=not args.no_progress, say=_say)
+    print(f"wrote {args.out}/{FEATURES_FILE}: {len(run.features)} case(s), "
+          f"{run.features.shape[1] - 1} feature columns ({run.done} extracted now, {run.resumed} resumed)")
+    if run.failed:
+        raise DelicaiteError(f"{run.failed} case(s) failed; they are listed in {args.out}/{FAILURES_FILE} and "
+                             "are retried when the command runs again")
 
 
 def add_cohort_parser(cohort_sub) -> None:
     """Add the `features` sub-command to the `delicaite cohort` group."""
+    features = cohort_sub.add_parser(
+        "features", help="radiomics of every case with images (AP and VP on the three largest tumour slices)",
+        description="For each manifest row with images: load AP/VP (+ mask, else auto-segmentation), pick the "
+                    "three largest tumour slices, extract radiomics of both phases into OUT/cases/<id>.json, "
+                    "then assemble OUT/features.csv. Finished cases are skipped when run again (resumable); "
+                    "failed cases go to OUT/failures.csv and the others go on.")
+    features.add_argument("--cohort", required=True, help="cohort folder with manifest.csv (image paths relative "
+                                                          "to it or absolute)")
+    features.add_argument("--out", required=True, help="features folder: cases/, features.csv, failures.csv")
+    features.add_argument("--workers", type=int, default=1,
+                          help="parallel worker processes on this machine (default 1: in this process)")
+    features.add_argument("--scheduler", metavar="ADDRESS",
+                          help="Dask scheduler address (tcp://host:8786): run the cases on that cluster "
+                               "(its workers must see the cohort and output folders)")
+    features.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                          help="device for auto-segmenting cases without a mask (default: cpu)")
+    features.add_argument("--radiomics-params", help="pyradiomics YAML (default: the bundled, versioned settings)")
+    features.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    features.set_defaults(func=cmd_features)

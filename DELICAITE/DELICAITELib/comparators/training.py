@@ -129,7 +129,9 @@ def train_cohort_models(cohort_dir, out_dir, features=None, *, seed: int = 0, en
     ensemble = budget["ensemble"] if ensemble is None else int(ensemble)
     mlp_epochs = budget["mlp_epochs"] if epochs is None else int(epochs)
     epochs = budget["epochs"] if epochs is None else int(epochs)
-    frame = design_frame(read_cohort(cohort_dir), features)
+    # Training reads covariates, outcomes and (optionally) the features table, never the CTs: a cohort
+    # whose images live on another machine trains here.
+    frame = design_frame(read_cohort(cohort_dir, check_image_paths=False), features)
     splits, split_info = centre_split(frame, internal_share, seed)
     train = frame[(splits["set"] == TRAINING).to_numpy()].reset_index(drop=True)
     validation, val_rule = stratified_share(train["therapy"].to_numpy(), train["pd"].to_numpy(), validation_share, seed + 1)

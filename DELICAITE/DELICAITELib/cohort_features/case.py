@@ -1,0 +1,210 @@
+"""One cohort case: images → (auto-)segmentation → three largest tumour slices → radiomics → case file.
+
+`extract_case_features` is the unit of work every scheduler runs (in-process, a process pool, a Dask
+cluster): a top-level function with plain arguments that writes its own ``cases/<patient_id>.json``
+and returns a small status dict, never raising for a bad case. The file is written to a temporary
+name in the same folder and renamed (os.replace), so a crash leaves either the whole file or none.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import secrets
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+CASE_FORMAT = "delicaite-case-features"
+CASE_FORMAT_VERSION = 1
+TEMP_SUFFIX = ".tmp"
+AUTOMATIC_MASK = "automatic (DELICAITE segmentation network, not reviewed)"
+SEGMENTATION_SUFFIX = "_auto_segmentation.nii.gz"
+
+
+def case_path(cases_dir, patient_id: str) -> Path:
+    return Path(cases_dir) / f"{patient_id}.json"
+
+
+def segmentation_path(cases_dir, patient_id: str) -> Path:
+    """Where an automatic label map goes, for review (correct it and give it as the manifest's mask)."""
+    return Path(cases_dir) / f"{patient_id}{SEGMENTATION_SUFFIX}"
+
+
+def _temporary_beside(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
+
+
+def settings_fingerprint(radiomics_params=None) -> dict:
+    """Which radiomics settings a case file was made with: our version number and a hash of the dict."""
+    from ..features import load_radiomics_settings
+
+    settings, version = load_radiomics_settings(radiomics_params)
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+    return {"radiomics_settings_version": version, "radiomics_settings_sha256": digest}
+
+
+def read_case_file(path) -> dict | None:
+    """A finished case file, or None when absent or unreadable (then the case is done again)."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != CASE_FORMAT or not record.get("features"):
+        return None
+    return record
+
+
+def is_finished(path, fingerprint: dict) -> bool:
+    """True when the case file exists, is whole and was made with the same radiomics settings."""
+    record = read_case_file(path)
+    return record is not None and all(record.get(k) == v for k, v in fingerprint.items())
+
+
+def write_json_atomically(path, record: dict) -> None:
+    """Write JSON to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
+    path = Path(path)
+    temporary = _temporary_beside(path)
+    try:
+        # os.open with 0o666 keeps the user's umask (a NamedTemporaryFile would be private, 0600)
+        with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8") as handle:
+            json.dump(record, handle, indent=1, default=_plain)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_label_atomically(path, label) -> None:
+    """A label map under a temporary name beside ``path``, then renamed over it."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    temporary = _temporary_beside(path, f"{TEMP_SUFFIX}.nii.gz")  # the suffix tells ITK the format
+    try:
+        sitk.WriteImage(label, str(temporary), True)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temporaries(cases_dir) -> int:
+    """Delete temporary files a killed run left behind; returns how many."""
+    stale = list(Path(cases_dir).glob(f".*{TEMP_SUFFIX}*"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+def limit_threads(threads: int) -> None:
+    """Keep one worker's libraries to ``threads`` threads, so parallel workers do not oversubscribe."""
+    import SimpleITK as sitk
+
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)  # read by torch/BLAS when first imported in this process
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def compute_case(ap, vp, mask, *, device: str = "cpu", threads: int | None = None,
+                 radiomics_params=None) -> dict:
+    """Features, slices, mask source and (when automatic) the label map of one case; raises on a bad case."""
+    from ..features import extract_radiomics
+    from ..io import load_case
+    from ..slices import largest_tumour_slices
+
+    case = load_case(ap, vp, mask or None)
+    mask_source = "given"
+    if case.label is None:
+        from ..segmentation.backends import segment_ct
+
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        case.label = segment_ct(case.ap, device=device)
+        mask_source = AUTOMATIC_MASK
+    slices = largest_tumour_slices(case.label)
+    features = extract_radiomics({"AP": case.ap, "VP": case.vp}, case.label, [s.index for s in slices],
+                                 params=radiomics_params)
+    return {"mask_source": mask_source, "slices": [{"index": s.index, "area_mm2": s.area_mm2} for s in slices],
+            "alignment": case.alignment, "features": features,
+            "label": case.label if mask_source == AUTOMATIC_MASK else None}
+
+
+def describe_error(err: BaseException, base_dir=None) -> str:
+    """One line for failures.csv and the log: the message, with the cohort folder's path cut off
+    (folders above the images often carry names that identify patients)."""
+    from ..errors import DelicaiteError
+
+    message = str(err) if isinstance(err, DelicaiteError) else f"{type(err).__name__}: {err}"
+    if base_dir is not None:
+        for root in {str(Path(base_dir)), str(Path(base_dir).resolve())}:
+            message = message.replace(root + os.sep, "")
+    return " ".join(message.split())
+
+
+def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, cases_dir: str, *,
+                          device: str = "cpu", threads: int | None = None, radiomics_params=None,
+                          base_dir: str | None = None) -> dict:
+    """Extract one case into ``cases_dir/<patient_id>.json``; return {patient_id, status, error, seconds}.
+
+    A case without a mask is auto-segmented (on ``device``) and its label map is kept beside the case
+    file as ``<patient_id>_auto_segmentation.nii.gz`` for review.
+
+    status is "done", "skipped" (a finished file with the same settings exists) or "failed" (error
+    says why; no file is written). ``threads`` limits this process's threads (parallel workers).
+    """
+    target = case_path(cases_dir, patient_id)
+    fingerprint = settings_fingerprint(radiomics_params)
+    if is_finished(target, fingerprint):
+        return {"patient_id": patient_id, "status": "skipped", "error": "", "seconds": 0.0}
+    started = time.perf_counter()
+    try:
+        if threads:
+            limit_threads(threads)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = compute_case(ap, vp, mask, device=device, threads=threads, radiomics_params=radiomics_params)
+        record = _case_record(patient_id, result, fingerprint, time.perf_counter() - started,
+                              [describe_error(w.message, base_dir) for w in caught])
+        if result["label"] is not None:  # before the case file, which marks the case finished
+            write_label_atomically(segmentation_path(cases_dir, patient_id), result["label"])
+            record["segmentation_file"] = segmentation_path(cases_dir, patient_id).name
+        write_json_atomically(target, record)
+    except Exception as err:  # noqa: BLE001 — one bad case must not stop the cohort
+        return {"patient_id": patient_id, "status": "failed", "error": describe_error(err, base_dir),
+                "seconds": time.perf_counter() - started}
+    return {"patient_id": patient_id, "status": "done", "error": "", "seconds": time.perf_counter() - started}
+
+
+def _case_record(patient_id: str, result: dict, fingerprint: dict, seconds: float, caught: list[str]) -> dict:
+    import radiomics
+
+    from .. import __version__
+
+    return {
+        "format": CASE_FORMAT, "format_version": CASE_FORMAT_VERSION, "patient_id": patient_id,
+        "delicaite_version": __version__, "pyradiomics_version": str(radiomics.__version__), **fingerprint,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 2),
+        "mask_source": result["mask_source"], "slices": result["slices"], "alignment": result["alignment"],
+        "warnings": sorted(set(caught)), "features": result["features"],
+    }
+
+
+def _plain(value):
+    """numpy scalars and tuples into plain JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
