@@ -1,0 +1,163 @@
+"""The two-therapy cohort report (report.html), rendered from results.json's content.
+
+Sections follow PAPER.md: Table 1 (sets, therapies), Table 2 (logistic, training), Table 3 (AUC and
+threshold metrics per set and model) with ROC curves, DeLong tests, calibration, Maintain vs Alter
+survival, the IPW policy values and, for a simulation, the truth panel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import ALL, ALTER, MAINTAIN, NO_PREFERENCE, SETS, fmt, fmt_ci, fmt_p, num
+from .html import KM_HEADER, caption, esc, figure, km_rows, logistic_html, page, set_label, table, table1_html
+
+METRIC_NAMES = [("acc", "ACC"), ("sen", "SEN"), ("spe", "SPE"), ("ppv", "PPV"), ("npv", "NPV"), ("f1", "F1")]
+POLICY_ORDER = ["recommended", "all TACE", "all HAIC", "as treated"]
+
+
+def _overview(r: dict) -> str:
+    m = r["meta"]
+    rows = [[set_label(s), m["n"][s]] for s in [*SETS, ALL] if s in m["n"]]
+    models = [[name, m["model_inputs"].get(name) or "", fmt(m["thresholds"][name])] for name in m["models"]]
+    return ("<h2>Cohort, splits and models</h2>" + table(["Set", "Patients"], rows) +
+            caption(f"Split rule: {m['splits_rule']}. Patients with unknown PD: {m['n_unknown_pd']} (left out of the "
+                    "PD statistics, kept in survival)." + (f" Patients not in the model's splits (left out): {m['n_not_in_splits']}."
+                                          if m["n_not_in_splits"] else "")) +
+            table(["Model", "Inputs", "Threshold (P(PD) ≥ t is called PD)"], models, numeric_from=2) +
+            caption(f"Thresholds: {m['threshold_rule']}; never re-tuned on the test sets. Bootstrap: {m['n_boot']} "
+                    f"stratified replicates, seed {m['seed']}."))
+
+
+def _tables_1_2(r: dict) -> str:
+    t1 = r["table1"]
+    dcr = [[set_label(d["set"]), d["therapy"], d["n"], d["controlled"], f"{100 * num(d['rate']):.1f} %" if d["n"] else "–"]
+           for d in t1["disease_control"]]
+    return ("<h2>Table 1. Baseline characteristics</h2><h3>By set</h3>" +
+            table1_html(t1["by_set"], {s: set_label(s) for s in SETS}) +
+            caption("Median (IQR) or n (%). Kruskal–Wallis test (three sets) for continuous variables, χ² or Fisher "
+                    "exact test for categorical ones; missing values in their own row.") +
+            "<h3>By therapy (all patients)</h3>" + table1_html(t1["by_therapy"]) +
+            caption("Median (IQR) or n (%). Wilcoxon rank-sum test for continuous variables, χ² or Fisher exact test "
+                    "for categorical ones.") +
+            "<h3>Disease control rate by set and therapy</h3>" +
+            table(["Set", "Therapy", "n (known response)", "Disease control", "Rate"], dcr, numeric_from=2) +
+            "<h2>Table 2. Logistic regression for PD (training set)</h2>" + logistic_html(r["table2"]))
+
+
+def _table3(r: dict, figures: dict, out_dir: Path) -> str:
+    rows = []
+    for s in SETS:
+        t = r["table3"].get(s)
+        if t is None:
+            continue
+        if "note" in t:
+            rows.append([set_label(s), t["note"], "", "", *[""] * len(METRIC_NAMES)])
+            continue
+        for name, v in t.items():
+            rows.append([set_label(s), name, f"{v['n']} ({v['n_pd']})", fmt_ci(v["auc"]),
+                         *[fmt_ci(v[k]) for k, _ in METRIC_NAMES]])
+    return ("<h2>Table 3. PD prediction per model and set</h2>" +
+            table(["Set", "Model", "n (PD)", "AUC (95% CI)", *[lab for _, lab in METRIC_NAMES]], rows, numeric_from=2) +
+            caption("AUC of P(PD | x, received therapy) with a stratified percentile bootstrap 95 % CI; ACC, SEN, SPE, "
+                    "PPV, NPV and F1 at each model's threshold fixed on the training set, with bootstrap CIs.") +
+            "<h3>ROC curves</h3>" + figure(out_dir, figures["roc"], "ROC curves per set",
+                                           "ROC curves of every model on each set; the AUCs are those of Table 3."))
+
+
+def _delong(r: dict) -> str:
+    rows = []
+    for s in SETS:
+        for name, d in r["delong"].get(s, {}).items():
+            rows.append([set_label(s), f"delicaite vs {name}", fmt(d["auc_a"]), fmt(d["auc_b"]), fmt(d["difference"]),
+                         fmt(d["se"]), fmt(d["z"], 2), fmt_p(d["p"])])
+    return ("<h2>DeLong tests: DELICAITE vs each comparator</h2>" +
+            table(["Set", "Comparison", "AUC DELICAITE", "AUC comparator", "Difference", "SE", "z", "p"], rows,
+                  numeric_from=2) +
+            caption("Paired two-sided DeLong test of equal AUCs on the same patients of each set (fast DeLong, "
+                    "Sun & Xu 2014)."))
+
+
+def _calibration(r: dict, figures: dict, out_dir: Path) -> str:
+    rows = [[set_label(s), name, fmt(c["brier"]), fmt(c["intercept"]), fmt(c["slope"])]
+            for s in SETS for name, c in r["calibration"].get(s, {}).items()]
+    return ("<h2>Calibration</h2>" + table(["Set", "Model", "Brier score", "Calibration intercept", "Calibration slope"],
+                                           rows, numeric_from=2) +
+            caption("Brier score (lower is better); intercept: calibration-in-the-large (0 ideal); slope of a logistic "
+                    "recalibration on logit(p) (1 ideal, < 1 predictions too extreme).") +
+            figure(out_dir, figures["calibration"], "calibration plots",
+                   "Observed PD rate against the mean predicted risk in deciles of predicted risk."))
+
+
+def _survival(r: dict, figures: dict, out_dir: Path) -> str:
+    cutoff = fmt(r["meta"]["cutoff"])
+    parts = ["<h2>Overall survival: Maintain vs Alter (Kaplan–Meier)</h2>",
+             caption(f"{MAINTAIN}: the received therapy equals DELICAITE's recommendation; {ALTER}: it is the other "
+                     f"therapy. {NO_PREFERENCE} (|h| ≤ cutoff {cutoff}) is a third group, counted below and left out of "
+                     "the comparison. Within TACE / within HAIC: the patients who received that therapy. Median OS with "
+                     "the 95 % CI from the Kaplan–Meier band (NR: not reached); log-rank test. Physicians chose the "
+                     "therapy, so the unadjusted comparison mixes the effect of following the recommendation with who "
+                     "received which therapy; the Cox hazard ratio adjusted for the baseline covariates and the received "
+                     "therapy is given beside it.")]
+    for s in [*SETS, ALL]:
+        if s not in r["survival"]:
+            continue
+        sv = r["survival"][s]
+        rows = km_rows(sv["overall"], "Overall") + km_rows(sv["TACE"], "Within TACE") + km_rows(sv["HAIC"], "Within HAIC")
+        c, cox = sv["counts"], sv["adjusted_cox"]
+        cox_text = (f"Adjusted Cox HR, Maintain vs Alter: {fmt_ci((cox['hr'], cox['lo'], cox['hi']), 2)}, "
+                    f"p {fmt_p(cox['p'])} ({cox['adjusted_for']})." if "hr" in cox else cox.get("note", ""))
+        parts += [f"<h3>{esc(set_label(s))}</h3>", table(KM_HEADER, rows, numeric_from=2),
+                  caption(f"{MAINTAIN} {c[MAINTAIN]}, {ALTER} {c[ALTER]}, {NO_PREFERENCE} {c[NO_PREFERENCE]}. {cox_text}"),
+                  figure(out_dir, figures[f"km_{s}"], f"Kaplan–Meier Maintain vs Alter, {set_label(s)}")]
+    return "".join(parts)
+
+
+def _policy(r: dict) -> str:
+    truth = r.get("truth", {})
+    parts = ["<h2>Policy value: following the recommendation</h2>"]
+    for s in [*SETS, ALL]:
+        pv = r["policy"].get(s)
+        if pv is None:
+            continue
+        if "note" in pv:
+            parts.append(caption(f"{set_label(s)}: {pv['note']}"))
+            continue
+        true_value = truth.get(s, {}).get("true_value")
+        header = ["Policy", "Disease control rate (95% CI)", "Patients following it"] + (["True value (simulation)"] if true_value else [])
+        rows = [[name, fmt_ci((v["value"], v["lo"], v["hi"])), v["n_followed"]] + ([fmt(true_value[name])] if true_value else [])
+                for name in POLICY_ORDER for v in [pv["policies"][name]]]
+        parts += [f"<h3>{esc(set_label(s))} (n = {pv['n']})</h3>", table(header, rows, numeric_from=1),
+                  caption(f"IPW (Hájek) estimate of the disease-control rate if every patient were treated by the policy; "
+                          f"bootstrap 95 % CI. As treated: the observed rate. Propensity P(HAIC | x): {pv['propensity']}. "
+                          f"{NO_PREFERENCE} keeps the received therapy.")]
+    return "".join(parts)
+
+
+def _truth(r: dict, figures: dict, out_dir: Path) -> str:
+    rows = [[set_label(s), t["n"], fmt(t["spearman"]), fmt_p(t["spearman_p"]), fmt(t["oracle_agreement"]),
+             f"{100 * num(t['share_recommended_haic']):.1f} %", f"{100 * num(t['share_oracle_haic']):.1f} %",
+             fmt(t.get("true_value", {}).get("oracle"))]
+            for s, t in r["truth"].items()]
+    return ("<h2>Truth panel (simulated cohort)</h2>" +
+            table(["Set", "n", "Spearman ρ (h, true h)", "p", "Oracle agreement", "HAIC recommended", "HAIC best (truth)",
+                   "Oracle policy value"], rows, numeric_from=1) +
+            caption("The simulation knows each patient's true interaction h and best therapy. Spearman ρ between the "
+                    "estimated and the true h; oracle agreement: share of patients with a preference whose recommended "
+                    "therapy is the truly better one; oracle policy value: the true disease-control rate if everybody "
+                    "received their better therapy.") +
+            figure(out_dir, figures["h"], "interaction score distribution and estimated vs true h"))
+
+
+def cohort_html(results: dict, figures: dict[str, str], out_dir: Path) -> str:
+    m = results["meta"]
+    banner = [f"Model: {m['note']}."]
+    if m["simulated"]:
+        banner.insert(0, "SIMULATED COHORT (truth.csv present): these are not patients; the numbers test the method.")
+    body = (_overview(results) + _tables_1_2(results) + _table3(results, figures, out_dir) + _delong(results) +
+            _calibration(results, figures, out_dir) + _survival(results, figures, out_dir) + _policy(results))
+    if "truth" in results:
+        body += _truth(results, figures, out_dir)
+    else:
+        body += "<h2>Interaction score</h2>" + figure(out_dir, figures["h"], "interaction score distribution")
+    return page("DELICAITE cohort evaluation", banner, body)

@@ -1,0 +1,134 @@
+"""What following DELICAITE's recommendation does: survival of Maintain vs Alter, the IPW value of the
+recommendation against fixed policies, and (simulated cohorts) agreement with the known truth.
+
+Maintain = the received therapy equals the recommendation; Alter = it is the other therapy. A patient
+whose recommendation is "no clear preference" (|h| ≤ the model's cutoff) is in neither: they form a
+third group, counted and left out of the Maintain vs Alter comparison (in the policy value they keep the
+therapy they received, as stats.policy does). Because physicians chose the therapy, the unadjusted
+Maintain vs Alter curves mix the effect of following the recommendation with who was treated how; a Cox
+model adjusted for the baseline covariates and the received therapy is given beside them.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from lifelines import CoxPHFitter
+from scipy.stats import spearmanr
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from ..errors import DelicaiteError
+from ..stats import compare_policies, km_groups
+from .common import ALTER, MAINTAIN, NO_PREFERENCE
+
+ORDER = [MAINTAIN, ALTER]
+PROPENSITY_CLIP = (0.01, 0.99)
+TRUE_PROPENSITY = "true propensity (simulation)"
+
+
+def _filled(encoded: pd.DataFrame) -> pd.DataFrame:
+    """Encoded covariates with missing values at the column median and constant columns dropped."""
+    x = encoded.astype(float)
+    x = x.fillna(x.median()).fillna(0.0)
+    return x.loc[:, x.std() > 0]
+
+
+def adjusted_cox(frame: pd.DataFrame, encoded: pd.DataFrame) -> dict:
+    """Hazard ratio of Maintain vs Alter adjusted for the covariates and the received therapy (lifelines
+    CoxPHFitter, small ridge penalty 0.01 for stability)."""
+    m = frame["group"].isin(ORDER).to_numpy()
+    d = _filled(encoded[m]).reset_index(drop=True)
+    d["haic"] = (frame.loc[m, "therapy"] == "HAIC").to_numpy(float)
+    d["maintain"] = (frame.loc[m, "group"] == MAINTAIN).to_numpy(float)
+    d = d.loc[:, d.std() > 0]
+    if "maintain" not in d:
+        return {"note": "everyone is in one group: no hazard ratio"}
+    d["time"], d["event"] = frame.loc[m, "os_months"].to_numpy(float), frame.loc[m, "os_event"].to_numpy(float)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = CoxPHFitter(penalizer=0.01).fit(d, "time", "event")
+    except Exception as err:  # lifelines raises several convergence errors; the report notes any of them
+        return {"note": f"adjusted Cox model not fitted: {err}"}
+    row = fit.summary.loc["maintain"]
+    return {"hr": float(row["exp(coef)"]), "lo": float(row["exp(coef) lower 95%"]),
+            "hi": float(row["exp(coef) upper 95%"]), "p": float(row["p"]), "n": int(m.sum()),
+            "adjusted_for": f"{d.shape[1] - 3} baseline covariates and the received therapy"}
+
+
+def _km(frame: pd.DataFrame) -> dict:
+    m = frame["group"].isin(ORDER).to_numpy()
+    if not m.any():
+        return {"groups": {}, "logrank_p": float("nan"), "test": "", "note": "no patient in Maintain or Alter"}
+    out = km_groups(frame.loc[m, "os_months"], frame.loc[m, "os_event"], frame.loc[m, "group"], order=ORDER)
+    out.pop("pairwise", None)
+    if len(out["groups"]) < 2:
+        out["note"] = "only one group here: no log-rank test"
+    return out
+
+
+def survival_section(frame: pd.DataFrame, encoded: pd.DataFrame) -> dict:
+    """OS of Maintain vs Alter overall, within TACE and within HAIC (Kaplan–Meier, median with CI, log-rank),
+    the group sizes (no clear preference included) and the adjusted hazard ratio."""
+    counts = {g: int((frame["group"] == g).sum()) for g in (MAINTAIN, ALTER, NO_PREFERENCE)}
+    out = {"counts": counts, "overall": _km(frame)}
+    for therapy in ("TACE", "HAIC"):
+        out[therapy] = _km(frame[frame["therapy"] == therapy])
+    out["adjusted_cox"] = adjusted_cox(frame, encoded)
+    return out
+
+
+def fitted_propensity(frame: pd.DataFrame, encoded: pd.DataFrame) -> np.ndarray:
+    """P(HAIC | x) from an L2-regularised logistic regression on the standardised covariates (and the
+    centre, where there are several), clipped to PROPENSITY_CLIP."""
+    x = _filled(encoded)
+    if frame["centre"].nunique() > 1:
+        x = pd.concat([x.reset_index(drop=True),
+                       pd.get_dummies(frame["centre"].reset_index(drop=True), prefix="centre", drop_first=True,
+                                      dtype=float)], axis=1)
+    a = (frame["therapy"] == "HAIC").to_numpy(int)
+    if a.min() == a.max():
+        raise DelicaiteError("every patient of this set received the same therapy: no propensity")
+    xs = StandardScaler().fit_transform(x)
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(xs, a)
+    return np.clip(model.predict_proba(xs)[:, 1], *PROPENSITY_CLIP)
+
+
+def policy_section(frame: pd.DataFrame, encoded: pd.DataFrame, n_boot: int, seed: int) -> dict:
+    """IPW disease-control rate of following the recommendation vs all TACE, all HAIC and as treated."""
+    m = frame["pd"].notna().to_numpy()
+    f, e = frame[m], encoded[m]
+    if f["therapy"].nunique() < 2:
+        return {"note": "one therapy only: the policies cannot be compared"}
+    if "propensity" in f and f["propensity"].notna().all():
+        propensity, source = f["propensity"].to_numpy(float), TRUE_PROPENSITY
+    else:
+        propensity = fitted_propensity(f, e)
+        source = (f"fitted: L2-regularised logistic regression of HAIC on the covariates{' and centre' if f['centre'].nunique() > 1 else ''} "
+                  f"within this set, clipped to [{PROPENSITY_CLIP[0]}, {PROPENSITY_CLIP[1]}]")
+    policies = compare_policies(1 - f["pd"].to_numpy(int), f["therapy"].to_numpy(str),
+                                f["recommendation"].to_numpy(str), propensity, n_boot=n_boot, seed=seed)
+    return {"n": int(m.sum()), "propensity": source, "policies": policies}
+
+
+def truth_section(frame: pd.DataFrame) -> dict:
+    """Spearman correlation of the estimated h with the true h, agreement with the oracle's choice, and
+    the true disease-control rate of each policy (known in a simulation) to set beside the IPW estimate."""
+    rho, p = spearmanr(frame["h"], frame["true_h"])
+    rec, oracle = frame["recommendation"].to_numpy(str), frame["oracle_best"].to_numpy(str)
+    preference = rec != NO_PREFERENCE
+    out = {"n": int(len(frame)), "spearman": float(rho), "spearman_p": float(p),
+           "oracle_agreement": float((rec[preference] == oracle[preference]).mean()) if preference.any() else float("nan"),
+           "n_with_preference": int(preference.sum()),
+           "share_recommended_haic": float((rec == "HAIC").mean()), "share_oracle_haic": float((oracle == "HAIC").mean())}
+    if {"true_p_tace", "true_p_haic"} <= set(frame.columns):
+        p_t, p_h = frame["true_p_tace"].to_numpy(float), frame["true_p_haic"].to_numpy(float)
+        chosen = np.where(rec == "HAIC", p_h, np.where(rec == "TACE", p_t, np.where(frame["therapy"] == "HAIC", p_h, p_t)))
+        received = np.where(frame["therapy"] == "HAIC", p_h, p_t)
+        out["true_value"] = {"recommended": float(1 - chosen.mean()), "all TACE": float(1 - p_t.mean()),
+                             "all HAIC": float(1 - p_h.mean()), "as treated": float(1 - received.mean()),
+                             "oracle": float(1 - np.minimum(p_t, p_h).mean())}
+    return out
