@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from DELICAITELib.cli import main
 from DELICAITELib.cohort import read_cohort, write_cohort
 from DELICAITELib.cohort_models import design_frame, load_trained
-from DELICAITELib.comparators import training
+from DELICAITELib import cohort_training as training
 from DELICAITELib.comparators.models import input_matrix
 from DELICAITELib.errors import ModelFileError
 from DELICAITELib.model.files import read_model_files

@@ -1,4 +1,4 @@
-"""`delicaite cohort train`: DELICAITE and the study's comparators, split by centre (see comparators/training.py)."""
+"""`delicaite cohort train`: DELICAITE and the study's comparators, split by centre (see cohort_training.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from .common import progress
 
 
 def cmd_cohort_train(args) -> None:
-    from ..comparators.training import train_cohort_models
+    from ..cohort_training import train_cohort_models
 
     started = time.perf_counter()
     summary = train_cohort_models(args.cohort, args.out, args.features, seed=args.seed, ensemble=args.ensemble,

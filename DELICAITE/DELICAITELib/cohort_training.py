@@ -18,9 +18,9 @@ import pandas as pd
 import sklearn
 from sklearn.metrics import roc_auc_score
 
-from .. import __version__ as DELICAITE_VERSION
-from ..cohort import read_cohort
-from ..cohort_models import (
+from . import __version__ as DELICAITE_VERSION
+from .cohort import read_cohort
+from .cohort_models import (
     DELICAITE,
     SPLITS_FILE,
     SUMMARY_FILE,
@@ -29,10 +29,8 @@ from ..cohort_models import (
     delicaite_inputs,
     design_frame,
 )
-from ..errors import DelicaiteError
-from ..stats.classification import youden_threshold
-from .files import save_comparator, save_inputs
-from .models import (
+from .comparators.files import save_comparator, save_inputs
+from .comparators.models import (
     THERAPY_COLUMN,
     Comparator,
     fit_estimator,
@@ -40,7 +38,9 @@ from .models import (
     grid,
     input_matrix,
 )
-from .splits import TRAINING, centre_split, stratified_share
+from .comparators.splits import TRAINING, centre_split, stratified_share
+from .errors import DelicaiteError
+from .stats.classification import youden_threshold
 
 CLINICAL_ONLY = "clinical covariates (no image features in this cohort)"
 QUICK = {"ensemble": 2, "epochs": 150, "mlp_epochs": 60}
@@ -105,7 +105,7 @@ def choose_and_fit(spec: dict, train: pd.DataFrame, validation: np.ndarray, *, s
 
 def fit_delicaite(train: pd.DataFrame, columns: list[str], *, seed: int, ensemble: int, epochs: int | None):
     """The interaction model on the training set, weighted by the inverse propensity of the therapy received."""
-    from ..model import InteractionModel
+    from .model import InteractionModel
 
     medians = train[columns].median().fillna(0.0).to_numpy(float)
     x = delicaite_inputs(train, columns, medians)
@@ -122,7 +122,7 @@ def train_cohort_models(cohort_dir, out_dir, features=None, *, seed: int = 0, en
                         validation_share: float = 0.2, progress=None) -> TrainedModels:
     """Train DELICAITE and the comparators on a cohort folder, write MODEL_DIR and return the models as
     trained (in memory; load_trained(MODEL_DIR) reads the same back); `.summary` is training.json's content."""
-    from ..model import save_model
+    from .model import save_model
 
     say = progress or (lambda message: None)
     budget = QUICK if quick else FULL
