@@ -40,22 +40,27 @@ class InteractionModel(BaseEstimator):
     epochs (maximum; early stopping on held-out patients may stop sooner), n_ensemble, bootstrap,
     propensity_weighting (stabilised inverse-propensity weights from a logistic regression on X,
     clipped to [0.05, 0.95]), cutoff (c of the recommendation rule), random_state, device,
-    interaction_penalty (λ·mean h² in the loss, shrinks h towards "no interaction"),
+    interaction_penalty (λ·mean h² in the loss, shrinks h towards "no interaction"), input_penalty
+    (group lasso over the input covariates' first-layer weights: drops covariates that carry nothing),
     validation_fraction (> 0 turns on early stopping: on the out-of-bag patients with bootstrap, else on
     this share held out), patience (epochs without improvement before stopping).
 
     Defaults were chosen on simulated cohorts (simulate.py, 900 patients): no early stopping, because
     the validation PD loss is dominated by g(x), bottoms out after a few dozen epochs and stopped
     training before h(x) was learned (Spearman with the true h 0.83 with early stopping vs 0.89
-    without). The weight decay is chosen per cohort ("auto"): fixed at 1e-2 it over-smoothed a
-    nonlinear h in large cohorts (Tian-style benchmark), and no single value suited every setting.
+    without). Penalties: a light L2 (weight_decay 1e-3) plus a group lasso over the inputs
+    (input_penalty 5e-3) rather than L2 1e-2 alone, chosen on Tian-style simulations with development
+    seeds (not the benchmark's): L2 1e-2 over-smoothed a nonlinear h (Spearman with the true h 0.61 →
+    0.86 at n = 2000, p = 10) and let noise covariates in (0.47 → 0.70 at p = 50), while on the
+    clinical simulation agreement with the oracle rose (0.883 → 0.895) at a similar Spearman.
+    weight_decay="auto" instead chooses the L2 weight on held-out training patients (model/selection.py).
     """
 
     def __init__(
         self,
         hidden_units=32,
         dropout=0.1,
-        weight_decay=1e-2,
+        weight_decay=1e-3,
         learning_rate=1e-2,
         epochs=300,
         n_ensemble=5,
@@ -67,6 +72,7 @@ class InteractionModel(BaseEstimator):
         interaction_penalty=1e-3,
         validation_fraction=0.0,
         patience=30,
+        input_penalty=5e-3,
     ):
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -82,6 +88,7 @@ class InteractionModel(BaseEstimator):
         self.interaction_penalty = interaction_penalty
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.input_penalty = input_penalty
 
     # ----------------------------------------------------------------------------------- input checks
     def _as_matrix(self, X, fitting: bool) -> np.ndarray:
@@ -157,7 +164,8 @@ class InteractionModel(BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         seeds = rng.integers(0, 2**31 - 1, size=int(self.n_ensemble))
         options = dict(hidden_units=int(self.hidden_units), dropout=float(self.dropout),
-                       interaction_penalty=float(self.interaction_penalty), learning_rate=float(self.learning_rate),
+                       interaction_penalty=float(self.interaction_penalty), input_penalty=float(self.input_penalty),
+                       learning_rate=float(self.learning_rate),
                        epochs=int(self.epochs), patience=int(self.patience), device=self.device)
         self.weight_decay_validation_ = {}
         if self.weight_decay == "auto":

@@ -46,3 +46,8 @@ class InteractionNet(nn.Module):
     def weight_norm(self) -> torch.Tensor:
         """Σ‖W‖² over the weight matrices (biases are not penalised)."""
         return sum((p**2).sum() for name, p in self.named_parameters() if name.endswith("weight"))
+
+    def input_group_norm(self) -> torch.Tensor:
+        """Σ over input covariates of the L2 norm of that covariate's first-layer weights, in both towers
+        (a group lasso: it lets the network drop covariates that carry nothing, as a whole)."""
+        return sum(tower[0].weight.norm(dim=0).sum() for tower in (self.main, self.interaction))

@@ -25,6 +25,7 @@ def train_member(
     dropout: float,
     weight_decay: float,
     interaction_penalty: float,
+    input_penalty: float = 0.0,
     learning_rate: float,
     epochs: int,
     patience: int,
@@ -33,7 +34,8 @@ def train_member(
 ) -> InteractionNet:
     """Fit one InteractionNet on rows ``train_idx`` (repeats allowed: a bootstrap sample).
 
-    Loss = weighted mean BCE + weight_decay·Σ‖W‖² + interaction_penalty·mean(h²); the last term
+    Loss = weighted mean BCE + weight_decay·Σ‖W‖² + input_penalty·Σ_j ‖W1[:, j]‖ (group lasso over the
+    input covariates) + interaction_penalty·mean(h²); the last term
     shrinks h towards zero (no interaction) unless the data insist, in the spirit of Tian et al.'s
     penalised modified-covariate regression. When ``val_idx`` is non-empty the weights with the
     lowest weighted validation BCE are kept and training stops after ``patience`` epochs without
@@ -56,6 +58,8 @@ def train_member(
             opt.zero_grad()
             logit, _, h = net(xt, tt)
             loss = _weighted_bce(logit, yt, wt) + weight_decay * net.weight_norm()
+            if input_penalty:
+                loss = loss + input_penalty * net.input_group_norm()
             if interaction_penalty:
                 loss = loss + interaction_penalty * (h**2).mean()
             loss.backward()
