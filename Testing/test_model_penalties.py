@@ -32,3 +32,12 @@ def test_group_lasso_shrinks_the_noise_covariates_and_keeps_the_signal():
     # g leans most on x4 (−0.5 x4 + 0.5(x4² − 1)); its tower shrinks the noise less but still clearly
     assert g_tower[noise].mean() < 0.75 * _column_norms(plain, "main")[noise].mean()
     assert g_tower[column["x4"]] > 1.5 * g_tower[noise].mean()
+
+
+def test_a_model_file_from_before_the_group_lasso_reports_it_was_trained_without():
+    from DELICAITELib.demo import demo_model_dir
+    from DELICAITELib.model import load_model
+
+    demo = load_model(demo_model_dir())
+    assert "input_penalty" not in demo.metadata_["hyperparameters"]
+    assert demo.get_params()["input_penalty"] == 0.0

@@ -65,7 +65,9 @@ def load_model(path) -> InteractionModel:
     arrays, meta, meta_path = read_model_files(path, FORMAT_NAME, FORMAT_VERSION)
 
     try:
-        model = InteractionModel(**meta["hyperparameters"], cutoff=meta["cutoff"])
+        # Files written before the input group lasso existed were trained without it.
+        hyperparameters = {"input_penalty": 0.0, **meta["hyperparameters"]}
+        model = InteractionModel(**hyperparameters, cutoff=meta["cutoff"])
         n_features = int(meta["n_features"])
         names = meta["feature_names"]
         model.feature_names_in_ = None if names is None else np.array(names, dtype=object)
