@@ -1,56 +1,91 @@
-"""weight_decay="auto": the interaction model picks its weight decay on held-out training patients."""
+"""penalty_search: the interaction model chooses each tower's penalties on its out-of-bag patients."""
 
 import numpy as np
 import pytest
+import torch
 
 from DELICAITELib.clinical import encode
+from DELICAITELib.errors import DelicaiteError
 from DELICAITELib.model import InteractionModel, load_model, save_model
-from DELICAITELib.model.selection import VALIDATION_SHARE, WEIGHT_DECAY_GRID, validation_split
+from DELICAITELib.model.network import InteractionNet
+from DELICAITELib.model.selection import INTERACTION_GRID, MAIN_GRID, out_of_bag_effects, out_of_bag_log_loss
 from DELICAITELib.simulate import simulate_cohort
 
 
-def test_validation_split_is_stratified_and_disjoint():
-    rng = np.random.default_rng(0)
-    t = np.where(rng.random(400) < 0.3, 1.0, -1.0)
-    y = (rng.random(400) < 0.6).astype(float)
-    fit_rows, held = validation_split(t, y, seed=5)
-    assert len(np.intersect1d(fit_rows, held)) == 0 and len(fit_rows) + len(held) == 400
-    for a in (-1.0, 1.0):
-        for b in (0.0, 1.0):
-            stratum = np.flatnonzero((t == a) & (y == b))
-            assert np.isin(stratum, held).sum() == round(VALIDATION_SHARE * len(stratum))
-    assert np.array_equal(validation_split(t, y, seed=5)[1], held)  # seeded
+def test_out_of_bag_effects_average_only_the_members_that_left_a_patient_out():
+    torch.manual_seed(0)
+    nets = [InteractionNet(4, 8, 0.0).eval() for _ in range(3)]
+    xs = np.random.default_rng(1).normal(size=(6, 4))
+    rows = [np.array([0, 0, 1, 2, 3, 5]), np.array([1, 2, 3, 4, 5, 5]), np.array([0, 1, 2, 3, 4, 5])]
+    g, h, seen = out_of_bag_effects(nets, rows, xs)
+    with torch.no_grad():
+        member = [tuple(a.numpy() for a in net.effects(torch.as_tensor(xs, dtype=torch.float32))) for net in nets]
+    # patient 4 is out of member 0 only, patient 0 out of member 1 only; no member left out patients 1, 2, 3, 5
+    assert seen.tolist() == [True, False, False, False, True, False]
+    assert np.isclose(g[4], member[0][0][4]) and np.isclose(h[4], member[0][1][4])
+    assert np.isclose(g[0], member[1][0][0]) and np.isclose(h[0], member[1][1][0])
+    with pytest.raises(ValueError, match="out of bag"):
+        out_of_bag_effects(nets, [np.arange(6)] * 3, xs)
+
+
+def test_out_of_bag_log_loss_scores_only_the_patients_left_out():
+    torch.manual_seed(2)
+    net = InteractionNet(3, 8, 0.0).eval()
+    rng = np.random.default_rng(3)
+    xs, t = rng.normal(size=(300, 3)), np.where(rng.random(300) < 0.5, 1.0, -1.0)
+    y, w = (rng.random(300) < 0.4).astype(float), rng.uniform(0.5, 2.0, 300)
+    with torch.no_grad():
+        logit = net(torch.as_tensor(xs, dtype=torch.float32), torch.as_tensor(t, dtype=torch.float32))[0].numpy()
+    p = 1.0 / (1.0 + np.exp(-logit[100:]))
+    expected = -np.sum(w[100:] * (y[100:] * np.log(p) + (1 - y[100:]) * np.log(1 - p))) / w[100:].sum()
+    assert np.isclose(out_of_bag_log_loss([net], [np.arange(100)], xs, t, y, w), expected, rtol=1e-5)
 
 
 @pytest.fixture(scope="module")
-def auto_model():
+def searched_model():
     cohort = simulate_cohort(400, seed=4)
     x = encode(cohort.covariates)
-    model = InteractionModel(weight_decay="auto", n_ensemble=2, epochs=120, propensity_weighting=True,
+    model = InteractionModel(penalty_search=True, n_ensemble=3, epochs=100, propensity_weighting=True,
                              random_state=1).fit(x, cohort.therapy, cohort.pd)
     return model, x
 
 
-def test_auto_weight_decay_is_the_grid_value_with_the_lowest_held_out_loss(auto_model):
-    model, _ = auto_model
-    losses = model.training_summary_["weight_decay_validation_log_loss"]
-    assert sorted(float(k) for k in losses) == sorted(WEIGHT_DECAY_GRID)
-    assert all(np.isfinite(v) and v > 0 for v in losses.values())
-    assert model.weight_decay_ == float(min(losses, key=losses.get))
-    assert model.training_summary_["weight_decay"] == model.weight_decay_
+def test_search_keeps_the_lowest_out_of_bag_loss_in_each_stage(searched_model):
+    model, _ = searched_model
+    losses = model.training_summary_["penalty_out_of_bag_log_loss"]
+    assert len(losses["main"]) == len(MAIN_GRID) and len(losses["interaction"]) == len(INTERACTION_GRID)
+    assert all(np.isfinite(v) and v > 0 for stage in losses.values() for v in stage.values())
+    chosen = model.penalties_
+    assert min(losses["main"], key=losses["main"].get) == f"decay={chosen.main_decay:g},inputs={chosen.main_inputs:g}"
+    best_h = min(losses["interaction"], key=losses["interaction"].get)
+    assert best_h == f"decay={chosen.interaction_decay:g},inputs={chosen.interaction_inputs:g}"
+    assert model.training_summary_["penalties"] == chosen.as_dict()
 
 
-def test_auto_model_saves_and_loads(auto_model, tmp_path):
-    model, x = auto_model
+def test_searched_model_saves_and_loads(searched_model, tmp_path):
+    model, x = searched_model
     save_model(model, tmp_path / "m")
     loaded = load_model(tmp_path / "m")
-    assert loaded.get_params()["weight_decay"] == "auto"
-    assert loaded.training_summary_["weight_decay"] == model.weight_decay_
+    assert loaded.get_params()["penalty_search"] is True
+    assert loaded.training_summary_["penalties"] == model.penalties_.as_dict()
     assert np.allclose(loaded.interaction_score(x), model.interaction_score(x), atol=1e-5)
 
 
-def test_fixed_weight_decay_skips_the_choice():
+def test_given_penalties_are_used_as_set_without_search():
     cohort = simulate_cohort(200, seed=2)
-    model = InteractionModel(weight_decay=3e-2, n_ensemble=1, epochs=50).fit(encode(cohort.covariates),
-                                                                              cohort.therapy, cohort.pd)
-    assert model.weight_decay_ == 3e-2 and model.training_summary_["weight_decay_validation_log_loss"] == {}
+    x = encode(cohort.covariates)
+    same = InteractionModel(penalty_search=False, weight_decay=3e-2, input_penalty=1e-3, n_ensemble=1,
+                            epochs=40).fit(x, cohort.therapy, cohort.pd)
+    assert same.penalties_.as_dict() == {"main_decay": 3e-2, "main_inputs": 1e-3,
+                                         "interaction_decay": 3e-2, "interaction_inputs": 1e-3}
+    assert same.training_summary_["penalty_out_of_bag_log_loss"] == {}
+    apart = InteractionModel(penalty_search=False, weight_decay=3e-2, interaction_weight_decay=1e-4,
+                             interaction_input_penalty=0.0, n_ensemble=1, epochs=40).fit(x, cohort.therapy, cohort.pd)
+    assert (apart.penalties_.interaction_decay, apart.penalties_.interaction_inputs) == (1e-4, 0.0)
+
+
+def test_search_without_bootstrap_says_what_to_change():
+    cohort = simulate_cohort(120, seed=3)
+    with pytest.raises(DelicaiteError, match="bootstrap=True"):
+        InteractionModel(penalty_search=True, bootstrap=False, n_ensemble=1, epochs=5).fit(
+            encode(cohort.covariates), cohort.therapy, cohort.pd)

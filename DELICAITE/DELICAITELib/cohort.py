@@ -173,7 +173,7 @@ def read_cohort(cohort_dir, *, check_image_paths: bool = True) -> Cohort:
         info={"read_from": str(d), "manifest_notes": list(manifest.attrs["notes"])}, **truth)
 
 
-def train_from_cohort(cohort_dir, out_dir, *, n_ensemble: int = 5, epochs: int | None = None,
+def train_from_cohort(cohort_dir, out_dir, *, n_ensemble: int = 20, epochs: int | None = None,
                       propensity_weighting: bool = True, cutoff: float = 0.0, seed: int = 0,
                       note: str | None = None, progress=None):
     """Fit an InteractionModel on a cohort folder's covariates and save it (weights + checksummed JSON)."""

@@ -44,7 +44,7 @@ from .stats.classification import youden_threshold
 
 CLINICAL_ONLY = "clinical covariates (no image features in this cohort)"
 QUICK = {"ensemble": 2, "epochs": 150, "mlp_epochs": 60}
-FULL = {"ensemble": 5, "epochs": None, "mlp_epochs": 120}  # epochs None: InteractionModel's default
+FULL = {"ensemble": 20, "epochs": None, "mlp_epochs": 120}  # epochs None: InteractionModel's default
 
 
 def comparator_specs(groups: dict[str, list[str]]) -> list[dict]:

@@ -7,8 +7,8 @@ training sample and scored on the same fresh test sample (2000 patients) of the 
 - delicaite: DELICAITELib.model.InteractionModel with its default hyper-parameters (untuned here);
   propensity_weighting=True in the confounded settings, False in the randomized ones.
   Its score for h is interaction_score (logit scale); for the CATE, p_pd_haic − p_pd_tace.
-- delicaite_auto: the same with weight_decay="auto" (chosen on held-out training patients, see
-  DELICAITELib/model/selection.py; the test sample never takes part).
+- delicaite_search: the same with penalty_search=True and 10 members (each tower's penalties chosen on
+  out-of-bag training patients, see DELICAITELib/model/selection.py; the test sample never takes part).
 - econml_drlearner: econml DRLearner (default linear final stage), GradientBoostingClassifier outcome
   model (discrete_outcome), logistic propensity.
 - econml_causal_forest: econml CausalForestDML(discrete_treatment=True, discrete_outcome=True),
@@ -29,8 +29,10 @@ Run it in the separate bench venv (pip install -e '.[bench]'), never in .venv: s
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
+import multiprocessing
 import platform
 import sys
 import time
@@ -68,8 +70,8 @@ def fit_delicaite(train: TianSample, confounded: bool, seed: int, **options):
     return predict
 
 
-def fit_delicaite_auto(train: TianSample, confounded: bool, seed: int):
-    return fit_delicaite(train, confounded, seed, weight_decay="auto")
+def fit_delicaite_search(train: TianSample, confounded: bool, seed: int):
+    return fit_delicaite(train, confounded, seed, penalty_search=True, n_ensemble=10)
 
 
 def fit_drlearner(train: TianSample, confounded: bool, seed: int):
@@ -107,7 +109,7 @@ def _same_twice(cate) -> tuple[np.ndarray, np.ndarray]:
     return cate, cate
 
 
-METHODS = {"delicaite": fit_delicaite, "delicaite_auto": fit_delicaite_auto, "econml_drlearner": fit_drlearner,
+METHODS = {"delicaite": fit_delicaite, "delicaite_search": fit_delicaite_search, "econml_drlearner": fit_drlearner,
            "econml_causal_forest": fit_causal_forest, "causalml_xlearner": fit_xlearner}
 
 
@@ -178,7 +180,7 @@ def headline(results: dict) -> dict:
                  for m, v in res["methods"].items()}
         peers = [s for m, (s, _) in means.items() if not m.startswith("delicaite") and s is not None]
         verdicts = {}
-        for own_name in ("delicaite", "delicaite_auto"):
+        for own_name in ("delicaite", "delicaite_search"):
             own = means.get(own_name, (None, None))[0]
             verdicts[f"{own_name}_at_or_above_best_peer"] = own is not None and bool(peers) and own >= max(peers)
         out[key] = {"spearman_h|agreement": {m: f"{s:.3f}|{a:.3f}" if s is not None else "failed"
@@ -192,26 +194,28 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5, quick 2)")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
+    parser.add_argument("--jobs", type=int, default=1, help="settings run in this many processes at once")
     args = parser.parse_args()
-    # One torch thread: on 2 shared cores its OpenMP threads stalled fits 10-40x when other work ran; the
-    # networks are small, so one thread is as fast and the fit times become comparable.
-    torch.set_num_threads(1)
+    _one_thread()
 
     grid = QUICK_GRID if args.quick else FULL_GRID
     seeds = range(args.seeds or (2 if args.quick else 5))
     settings = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     start = time.perf_counter()
-    results = {}
-    for setting in settings:
-        print(f"setting {setting_key(setting)}", file=sys.stderr, flush=True)
-        results[setting_key(setting)] = {"setting": setting} | run_setting(setting, seeds, args.methods)
+    run = functools.partial(_run_one, seeds=list(seeds), methods=args.methods)
+    if args.jobs > 1:  # every setting is independent; each process runs its settings start to end
+        with multiprocessing.get_context("spawn").Pool(args.jobs, initializer=_one_thread) as pool:
+            outcomes = pool.map(run, settings, chunksize=1)
+    else:
+        outcomes = [run(setting) for setting in settings]
+    results = {setting_key(setting): outcome for setting, outcome in zip(settings, outcomes)}
     report = {
         "benchmark": "bench_interaction",
         "command": " ".join(["python", *sys.argv]),
         "n_test": N_TEST,
         "seeds": list(seeds),
         "wall_s": round(time.perf_counter() - start, 1),
-        "machine": {"python": platform.python_version(), "processor": platform.machine(), "torch_threads": 1,
+        "machine": {"python": platform.python_version(), "processor": platform.machine(), "torch_threads": 1, "jobs": args.jobs,
                     "packages": {p: _version(p) for p in ("delicaite", "econml", "causalml", "scikit-learn", "torch", "numpy")}},
         "headline": headline(results),
         "results": results,
@@ -220,6 +224,17 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+
+
+def _one_thread() -> None:
+    # One torch thread: on 2 shared cores its OpenMP threads stalled fits 10-40x when other work ran; the
+    # networks are small, so one thread is as fast and the fit times become comparable.
+    torch.set_num_threads(1)
+
+
+def _run_one(setting: dict, seeds, methods) -> dict:
+    print(f"setting {setting_key(setting)}", file=sys.stderr, flush=True)
+    return {"setting": setting} | run_setting(setting, seeds, methods)
 
 
 def _version(package: str) -> str | None:

@@ -40,7 +40,7 @@ def add_parsers(sub) -> None:
     train = sub.add_parser("train", help="train the interaction model on a cohort folder (covariates)")
     train.add_argument("--cohort", required=True, help="cohort folder with manifest.csv and covariates.csv")
     train.add_argument("--out", required=True, help="model folder to write")
-    train.add_argument("--ensemble", type=int, default=5, help="ensemble size (gives the interval of h)")
+    train.add_argument("--ensemble", type=int, default=20, help="ensemble size (gives the interval of h)")
     train.add_argument("--epochs", type=int, default=None, help="training epochs per member (default: model's)")
     train.add_argument("--no-propensity", action="store_true", help="no inverse-propensity weights (randomized cohort)")
     train.add_argument("--cutoff", type=float, default=0.0, help="recommendation cutoff c on |h|")

@@ -26,7 +26,7 @@ def add_cohort_parser(cohort_sub) -> None:
     p.add_argument("--out", required=True, help="model folder to write (MODEL_DIR)")
     p.add_argument("--features", default=None, help="features CSV (patient_id + feature columns; deep_* = deep features)")
     p.add_argument("--seed", type=int, default=0, help="seed of the splits and of every model")
-    p.add_argument("--ensemble", type=int, default=None, help="DELICAITE ensemble size (default 5; 2 with --quick)")
+    p.add_argument("--ensemble", type=int, default=None, help="DELICAITE ensemble size (default 20; 2 with --quick)")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs of DELICAITE's members and of the MLPs (default: 300 and 120; 150 and 60 with --quick)")
     p.add_argument("--quick", action="store_true", help="fewer ensemble members, epochs and grid points (trials, tests)")

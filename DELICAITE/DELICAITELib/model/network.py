@@ -43,11 +43,11 @@ class InteractionNet(nn.Module):
         g, h = self.effects(x)
         return g + t * h / 2.0, g, h
 
-    def weight_norm(self) -> torch.Tensor:
-        """Σ‖W‖² over the weight matrices (biases are not penalised)."""
-        return sum((p**2).sum() for name, p in self.named_parameters() if name.endswith("weight"))
+    def weight_norm(self, tower: str) -> torch.Tensor:
+        """Σ‖W‖² over the weight matrices of one tower, "main" or "interaction" (biases are not penalised)."""
+        return sum((layer.weight**2).sum() for layer in getattr(self, tower) if isinstance(layer, nn.Linear))
 
-    def input_group_norm(self) -> torch.Tensor:
-        """Σ over input covariates of the L2 norm of that covariate's first-layer weights, in both towers
-        (a group lasso: it lets the network drop covariates that carry nothing, as a whole)."""
-        return sum(tower[0].weight.norm(dim=0).sum() for tower in (self.main, self.interaction))
+    def input_group_norm(self, tower: str) -> torch.Tensor:
+        """Σ over input covariates of the L2 norm of that covariate's first-layer weights in one tower
+        (a group lasso: it lets the tower drop covariates that carry nothing, as a whole)."""
+        return getattr(self, tower)[0].weight.norm(dim=0).sum()

@@ -1,12 +1,31 @@
 """Training of one ensemble member: full-batch Adam with early stopping on held-out patients."""
 
 import copy
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from .network import InteractionNet
+
+
+@dataclass(frozen=True)
+class Penalties:
+    """Each tower's penalties in the loss: L2 on its weights (decay) and a group lasso over its inputs."""
+
+    main_decay: float
+    main_inputs: float
+    interaction_decay: float
+    interaction_inputs: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+    def term(self, net: InteractionNet) -> torch.Tensor:
+        return (self.main_decay * net.weight_norm("main") + self.main_inputs * net.input_group_norm("main")
+                + self.interaction_decay * net.weight_norm("interaction")
+                + self.interaction_inputs * net.input_group_norm("interaction"))
 
 
 def _weighted_bce(logit: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -23,9 +42,8 @@ def train_member(
     *,
     hidden_units: int,
     dropout: float,
-    weight_decay: float,
+    penalties: Penalties,
     interaction_penalty: float,
-    input_penalty: float = 0.0,
     learning_rate: float,
     epochs: int,
     patience: int,
@@ -34,8 +52,8 @@ def train_member(
 ) -> InteractionNet:
     """Fit one InteractionNet on rows ``train_idx`` (repeats allowed: a bootstrap sample).
 
-    Loss = weighted mean BCE + weight_decay·Σ‖W‖² + input_penalty·Σ_j ‖W1[:, j]‖ (group lasso over the
-    input covariates) + interaction_penalty·mean(h²); the last term
+    Loss = weighted mean BCE + per tower (decay·Σ‖W‖² + inputs·Σ_j ‖W1[:, j]‖, a group lasso over the
+    input covariates; see Penalties) + interaction_penalty·mean(h²); the last term
     shrinks h towards zero (no interaction) unless the data insist, in the spirit of Tian et al.'s
     penalised modified-covariate regression. When ``val_idx`` is non-empty the weights with the
     lowest weighted validation BCE are kept and training stops after ``patience`` epochs without
@@ -57,9 +75,7 @@ def train_member(
             net.train()
             opt.zero_grad()
             logit, _, h = net(xt, tt)
-            loss = _weighted_bce(logit, yt, wt) + weight_decay * net.weight_norm()
-            if input_penalty:
-                loss = loss + input_penalty * net.input_group_norm()
+            loss = _weighted_bce(logit, yt, wt) + penalties.term(net)
             if interaction_penalty:
                 loss = loss + interaction_penalty * (h**2).mean()
             loss.backward()
