@@ -1,4 +1,4 @@
-"""penalty_search: the interaction model chooses each tower's penalties on its out-of-bag patients."""
+"""penalty_search: the interaction model chooses the penalties of h's tower on its out-of-bag patients."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from DELICAITELib.clinical import encode
 from DELICAITELib.errors import DelicaiteError
 from DELICAITELib.model import InteractionModel, load_model, save_model
 from DELICAITELib.model.network import InteractionNet
-from DELICAITELib.model.selection import INTERACTION_GRID, MAIN_GRID, out_of_bag_effects, out_of_bag_log_loss
+from DELICAITELib.model.selection import INTERACTION_GRID, out_of_bag_effects, out_of_bag_log_loss
 from DELICAITELib.simulate import simulate_cohort
 
 
@@ -45,20 +45,20 @@ def test_out_of_bag_log_loss_scores_only_the_patients_left_out():
 def searched_model():
     cohort = simulate_cohort(400, seed=4)
     x = encode(cohort.covariates)
-    model = InteractionModel(penalty_search=True, n_ensemble=3, epochs=100, propensity_weighting=True,
-                             random_state=1).fit(x, cohort.therapy, cohort.pd)
+    model = InteractionModel(penalty_search=True, weight_decay=2e-3, input_penalty=4e-3, n_ensemble=3, epochs=100,
+                             propensity_weighting=True, random_state=1).fit(x, cohort.therapy, cohort.pd)
     return model, x
 
 
-def test_search_keeps_the_lowest_out_of_bag_loss_in_each_stage(searched_model):
+def test_search_keeps_the_lowest_out_of_bag_loss_and_g_as_given(searched_model):
     model, _ = searched_model
     losses = model.training_summary_["penalty_out_of_bag_log_loss"]
-    assert len(losses["main"]) == len(MAIN_GRID) and len(losses["interaction"]) == len(INTERACTION_GRID)
-    assert all(np.isfinite(v) and v > 0 for stage in losses.values() for v in stage.values())
+    assert list(losses) == [f"decay={d:g},inputs={i:g}" for d, i in INTERACTION_GRID]
+    assert all(np.isfinite(v) and v > 0 for v in losses.values())
     chosen = model.penalties_
-    assert min(losses["main"], key=losses["main"].get) == f"decay={chosen.main_decay:g},inputs={chosen.main_inputs:g}"
-    best_h = min(losses["interaction"], key=losses["interaction"].get)
-    assert best_h == f"decay={chosen.interaction_decay:g},inputs={chosen.interaction_inputs:g}"
+    assert (chosen.main_decay, chosen.main_inputs) == (2e-3, 4e-3)  # g's penalties are not searched
+    best = min(losses, key=losses.get)
+    assert best == f"decay={chosen.interaction_decay:g},inputs={chosen.interaction_inputs:g}"
     assert model.training_summary_["penalties"] == chosen.as_dict()
 
 
