@@ -35,6 +35,7 @@ import SimpleITK as sitk
 from . import __version__
 from .errors import DelicaiteError, MaskError
 from .io.images import VOLUME_SUFFIXES
+from .jsonable import json_default
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -245,7 +246,7 @@ def _run_case(case: CaseInputs, out: Path, model_path, device: str, say: Progres
                   "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                   "kind": "slices_only", "slices": _slices_or_warning(loaded.label, extra),
                   "alignment": loaded.alignment, **extra}
-    (out / RESULT_FILE).write_text(json.dumps(result, indent=2, default=_plain), encoding="utf-8")
+    (out / RESULT_FILE).write_text(json.dumps(result, indent=2, default=json_default), encoding="utf-8")
     return result
 
 
@@ -294,12 +295,3 @@ def write_summary(rows: list[dict], path: str | Path) -> None:
         writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-
-
-def _plain(value):
-    """numpy scalars and tuples into plain JSON."""
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")

@@ -20,6 +20,7 @@ from .clinical import encode, validate_record
 from .errors import DelicaiteError
 from .features import extract_radiomics, load_radiomics_settings
 from .io import load_case
+from .jsonable import json_default
 from .model import load_model
 from .report import write_html, write_png
 from .slices import largest_tumour_slices
@@ -131,19 +132,10 @@ def run_case(ap, vp, mask, clinical: Mapping, model_path: str | Path, out_dir: s
     }
     if include_identifiers:
         result["inputs"] = {"ap": str(ap), "vp": str(vp), "mask": str(mask)}
-    (out / "result.json").write_text(json.dumps(result, indent=2, default=_jsonable), encoding="utf-8")
+    (out / "result.json").write_text(json.dumps(result, indent=2, default=json_default), encoding="utf-8")
     (out / "features.json").write_text(json.dumps({"clinical": record, "radiomics": radiomics}, indent=2,
-                                                  default=_jsonable), encoding="utf-8")
+                                                  default=json_default), encoding="utf-8")
     training_h = getattr(model, "training_h_", None)  # every training patient's score
     png = write_png(out / "report.png", result, {"AP": case.ap, "VP": case.vp}, case.label, training_h)
     write_html(out / "report.html", result, png)
     return result
-
-
-def _jsonable(value):
-    """numpy scalars and tuples from SimpleITK into plain JSON."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")

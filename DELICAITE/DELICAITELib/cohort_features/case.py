@@ -18,7 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
+from ..jsonable import json_default
 
 CASE_FORMAT = "delicaite-case-features"
 CASE_FORMAT_VERSION = 1
@@ -73,7 +73,7 @@ def write_json_atomically(path, record: dict) -> None:
     try:
         # os.open with 0o666 keeps the user's umask (a NamedTemporaryFile would be private, 0600)
         with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=1, default=_plain)
+            json.dump(record, handle, indent=1, default=json_default)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -199,12 +199,3 @@ def _case_record(patient_id: str, result: dict, fingerprint: dict, seconds: floa
         "mask_source": result["mask_source"], "slices": result["slices"], "alignment": result["alignment"],
         "warnings": sorted(set(caught)), "features": result["features"],
     }
-
-
-def _plain(value):
-    """numpy scalars and tuples into plain JSON."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (tuple, set)):
-        return list(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
