@@ -12,6 +12,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from ..errors import DelicaiteError
+from .adaptive import adaptive_penalties
 from .propensity import fit_propensity, propensity_haic, stabilised_weights
 from .selection import choose_penalties
 from .training import Penalties, train_member
@@ -82,6 +83,7 @@ class InteractionModel(BaseEstimator):
         penalty_search=True,
         interaction_weight_decay=None,
         interaction_input_penalty=None,
+        adaptive_inputs=1.0,
     ):
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -101,6 +103,7 @@ class InteractionModel(BaseEstimator):
         self.penalty_search = penalty_search
         self.interaction_weight_decay = interaction_weight_decay
         self.interaction_input_penalty = interaction_input_penalty
+        self.adaptive_inputs = adaptive_inputs
 
     # ----------------------------------------------------------------------------------- input checks
     def _as_matrix(self, X, fitting: bool) -> np.ndarray:
@@ -191,10 +194,13 @@ class InteractionModel(BaseEstimator):
                                      "set penalty_search=False to use the given penalties")
             self.penalties_, self.networks_, self.penalty_validation_ = choose_penalties(
                 fit_ensemble, [train_idx for train_idx, _ in splits], xs, t, y, w,
-                main=(float(self.weight_decay), float(self.input_penalty)))
+                main=(float(self.weight_decay), float(self.input_penalty)), adaptive_gamma=float(self.adaptive_inputs))
         else:
             self.penalties_ = self._given_penalties()
             self.networks_ = fit_ensemble(self.penalties_)
+            if self.adaptive_inputs:
+                self.penalties_ = adaptive_penalties(self.penalties_, self.networks_, float(self.adaptive_inputs))
+                self.networks_ = fit_ensemble(self.penalties_)
         self._summarise(xs, t, y)
         return self
 

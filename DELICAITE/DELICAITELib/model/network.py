@@ -47,7 +47,13 @@ class InteractionNet(nn.Module):
         """Σ‖W‖² over the weight matrices of one tower, "main" or "interaction" (biases are not penalised)."""
         return sum((layer.weight**2).sum() for layer in getattr(self, tower) if isinstance(layer, nn.Linear))
 
-    def input_group_norm(self, tower: str) -> torch.Tensor:
+    def input_group_norm(self, tower: str, weights: torch.Tensor | None = None) -> torch.Tensor:
         """Σ over input covariates of the L2 norm of that covariate's first-layer weights in one tower
-        (a group lasso: it lets the tower drop covariates that carry nothing, as a whole)."""
-        return getattr(self, tower)[0].weight.norm(dim=0).sum()
+        (a group lasso: it lets the tower drop covariates that carry nothing, as a whole); ``weights``,
+        one per covariate, make it an adaptive group lasso."""
+        norms = getattr(self, tower)[0].weight.norm(dim=0)
+        return norms.sum() if weights is None else (norms * weights).sum()
+
+    def input_importance(self, tower: str) -> torch.Tensor:
+        """Per input covariate, the L2 norm of its first-layer weights in one tower (inputs are standardised)."""
+        return getattr(self, tower)[0].weight.detach().norm(dim=0)

@@ -65,8 +65,10 @@ def load_model(path) -> InteractionModel:
     arrays, meta, meta_path = read_model_files(path, FORMAT_NAME, FORMAT_VERSION)
 
     try:
-        # Files written before the input group lasso and the penalty search were trained without them.
-        hyperparameters = {"input_penalty": 0.0, "penalty_search": False, **meta["hyperparameters"]}
+        # Files written before the input group lasso, the penalty search and the adaptive refit were
+        # trained without them.
+        hyperparameters = {"input_penalty": 0.0, "penalty_search": False, "adaptive_inputs": 0.0,
+                           **meta["hyperparameters"]}
         model = InteractionModel(**hyperparameters, cutoff=meta["cutoff"])
         n_features = int(meta["n_features"])
         names = meta["feature_names"]

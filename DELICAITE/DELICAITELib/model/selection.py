@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .adaptive import adaptive_penalties
 from .training import Penalties
 
 INTERACTION_GRID = ((1e-3, 5e-3), (3e-3, 5e-3), (1e-2, 5e-3))  # (L2 decay, input group lasso) of h
@@ -54,22 +55,31 @@ def out_of_bag_log_loss(networks, bootstrap_rows, xs: np.ndarray, t: np.ndarray,
     return float((losses.numpy() * w[seen]).sum() / w[seen].sum())
 
 
-def _label(decay: float, inputs: float) -> str:
-    return f"decay={decay:g},inputs={inputs:g}"
+def _label(penalties: Penalties) -> str:
+    adaptive = "" if penalties.interaction_input_weights is None else ",adaptive"
+    return f"decay={penalties.interaction_decay:g},inputs={penalties.interaction_inputs:g}{adaptive}"
 
 
 def choose_penalties(fit_ensemble: Callable[[Penalties], list], bootstrap_rows, xs, t, y, w,
-                     main: tuple[float, float], grid=INTERACTION_GRID):
+                     main: tuple[float, float], grid=INTERACTION_GRID, adaptive_gamma: float = 1.0):
     """(chosen Penalties, their ensemble, {label: out-of-bag loss}) over h's candidates in ``grid``,
-    with g's (decay, inputs) = ``main``.
+    with g's (decay, inputs) = ``main``; with ``adaptive_gamma`` > 0 each candidate also gets an
+    adaptive refit (model/adaptive.py: input weights from that candidate's own ensemble).
 
     ``fit_ensemble(penalties)`` trains every member on its bootstrap sample (``bootstrap_rows``, the same
     samples and seeds for every candidate, so the comparison sees one source of noise)."""
     fits, losses = {}, {}
+
+    def consider(penalties: Penalties) -> list:
+        networks = fit_ensemble(penalties)
+        fits[_label(penalties)] = (penalties, networks)
+        losses[_label(penalties)] = out_of_bag_log_loss(networks, bootstrap_rows, xs, t, y, w)
+        return networks
+
     for decay, inputs in grid:
-        label = _label(decay, inputs)
         penalties = Penalties(*main, decay, inputs)
-        fits[label] = (penalties, fit_ensemble(penalties))
-        losses[label] = out_of_bag_log_loss(fits[label][1], bootstrap_rows, xs, t, y, w)
+        networks = consider(penalties)
+        if adaptive_gamma > 0:
+            consider(adaptive_penalties(penalties, networks, adaptive_gamma))
     best = min(losses, key=losses.get)
     return fits[best][0], fits[best][1], losses

@@ -12,20 +12,29 @@ from .network import InteractionNet
 
 @dataclass(frozen=True)
 class Penalties:
-    """Each tower's penalties in the loss: L2 on its weights (decay) and a group lasso over its inputs."""
+    """Each tower's penalties in the loss: L2 on its weights (decay) and a group lasso over its inputs.
+
+    ``*_input_weights`` (one per covariate, or None for all 1) turn a tower's group lasso into an
+    adaptive one (see model/adaptive.py)."""
 
     main_decay: float
     main_inputs: float
     interaction_decay: float
     interaction_inputs: float
+    main_input_weights: tuple[float, ...] | None = None
+    interaction_input_weights: tuple[float, ...] | None = None
 
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
+    def as_dict(self) -> dict:
+        as_json = lambda v: None if v is None else [float(x) for x in v] if isinstance(v, tuple) else float(v)  # noqa: E731
+        return {k: as_json(v) for k, v in asdict(self).items()}
 
     def term(self, net: InteractionNet) -> torch.Tensor:
-        return (self.main_decay * net.weight_norm("main") + self.main_inputs * net.input_group_norm("main")
+        device = net.main[0].weight.device
+        weights = lambda w: None if w is None else torch.as_tensor(w, dtype=torch.float32, device=device)  # noqa: E731
+        return (self.main_decay * net.weight_norm("main")
+                + self.main_inputs * net.input_group_norm("main", weights(self.main_input_weights))
                 + self.interaction_decay * net.weight_norm("interaction")
-                + self.interaction_inputs * net.input_group_norm("interaction"))
+                + self.interaction_inputs * net.input_group_norm("interaction", weights(self.interaction_input_weights)))
 
 
 def _weighted_bce(logit: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
