@@ -21,8 +21,9 @@ def _column_norms(model: InteractionModel, tower: str) -> np.ndarray:
 def test_group_lasso_shrinks_the_noise_covariates_and_keeps_the_signal():
     sample = simulate(900, 30, h_form="nonlinear", seed=7)  # x7..x30 are pure noise
     therapy = np.where(sample.T > 0, "HAIC", "TACE")
-    lasso = InteractionModel(n_ensemble=2, random_state=0, penalty_search=False).fit(sample.X, therapy, sample.y)
-    plain = InteractionModel(n_ensemble=2, random_state=0, input_penalty=0.0, penalty_search=False).fit(sample.X, therapy, sample.y)
+    fixed = dict(n_ensemble=2, random_state=0, penalty_search=False, adaptive_inputs=0.0)
+    lasso = InteractionModel(**fixed).fit(sample.X, therapy, sample.y)
+    plain = InteractionModel(**fixed, input_penalty=0.0).fit(sample.X, therapy, sample.y)
     noise = ~np.isin(sample.X.columns, SIGNAL)
     column = {name: i for i, name in enumerate(sample.X.columns)}
     h_tower, g_tower = _column_norms(lasso, "interaction"), _column_norms(lasso, "main")
@@ -41,3 +42,4 @@ def test_a_model_file_from_before_the_group_lasso_reports_it_was_trained_without
     demo = load_model(demo_model_dir())
     assert "input_penalty" not in demo.metadata_["hyperparameters"]
     assert demo.get_params()["input_penalty"] == 0.0
+    assert demo.get_params()["adaptive_inputs"] == 0.0 and demo.get_params()["penalty_search"] is False

@@ -53,12 +53,14 @@ def searched_model():
 def test_search_keeps_the_lowest_out_of_bag_loss_and_g_as_given(searched_model):
     model, _ = searched_model
     losses = model.training_summary_["penalty_out_of_bag_log_loss"]
-    assert list(losses) == [f"decay={d:g},inputs={i:g}" for d, i in INTERACTION_GRID]
+    # each grid point once as given and once refitted with adaptive input weights from its own ensemble
+    assert list(losses) == [f"decay={d:g},inputs={i:g}{a}" for d, i in INTERACTION_GRID for a in ("", ",adaptive")]
     assert all(np.isfinite(v) and v > 0 for v in losses.values())
     chosen = model.penalties_
     assert (chosen.main_decay, chosen.main_inputs) == (2e-3, 4e-3)  # g's penalties are not searched
     best = min(losses, key=losses.get)
-    assert best == f"decay={chosen.interaction_decay:g},inputs={chosen.interaction_inputs:g}"
+    adaptive = ",adaptive" if chosen.interaction_input_weights is not None else ""
+    assert best == f"decay={chosen.interaction_decay:g},inputs={chosen.interaction_inputs:g}{adaptive}"
     assert model.training_summary_["penalties"] == chosen.as_dict()
 
 
@@ -74,12 +76,13 @@ def test_searched_model_saves_and_loads(searched_model, tmp_path):
 def test_given_penalties_are_used_as_set_without_search():
     cohort = simulate_cohort(200, seed=2)
     x = encode(cohort.covariates)
-    same = InteractionModel(penalty_search=False, weight_decay=3e-2, input_penalty=1e-3, n_ensemble=1,
-                            epochs=40).fit(x, cohort.therapy, cohort.pd)
+    same = InteractionModel(penalty_search=False, adaptive_inputs=0.0, weight_decay=3e-2, input_penalty=1e-3,
+                            n_ensemble=1, epochs=40).fit(x, cohort.therapy, cohort.pd)
     assert same.penalties_.as_dict() == {"main_decay": 3e-2, "main_inputs": 1e-3,
-                                         "interaction_decay": 3e-2, "interaction_inputs": 1e-3}
+                                         "interaction_decay": 3e-2, "interaction_inputs": 1e-3,
+                                         "main_input_weights": None, "interaction_input_weights": None}
     assert same.training_summary_["penalty_out_of_bag_log_loss"] == {}
-    apart = InteractionModel(penalty_search=False, weight_decay=3e-2, interaction_weight_decay=1e-4,
+    apart = InteractionModel(penalty_search=False, adaptive_inputs=0.0, weight_decay=3e-2, interaction_weight_decay=1e-4,
                              interaction_input_penalty=0.0, n_ensemble=1, epochs=40).fit(x, cohort.therapy, cohort.pd)
     assert (apart.penalties_.interaction_decay, apart.penalties_.interaction_inputs) == (1e-4, 0.0)
 

@@ -198,17 +198,23 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
     parser.add_argument("--jobs", type=int, default=1, help="settings run in this many processes at once")
+    parser.add_argument("--assignments", nargs="+", choices=FULL_GRID["assignment"], default=None,
+                        help="only these therapy assignments (default: those of the grid)")
     args = parser.parse_args()
     _one_thread()
 
-    grid = QUICK_GRID if args.quick else FULL_GRID
+    grid = dict(QUICK_GRID if args.quick else FULL_GRID)
+    if args.assignments:
+        grid["assignment"] = tuple(args.assignments)
     seeds = range(args.seeds or (2 if args.quick else 5))
     settings = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     start = time.perf_counter()
     run = functools.partial(_run_one, seeds=list(seeds), methods=args.methods)
     if args.jobs > 1:  # every setting is independent; each process runs its settings start to end
+        largest_first = sorted(range(len(settings)), key=lambda i: -settings[i]["n"] * settings[i]["p"])  # no long tail
         with multiprocessing.get_context("spawn").Pool(args.jobs, initializer=_one_thread) as pool:
-            outcomes = pool.map(run, settings, chunksize=1)
+            done = pool.map(run, [settings[i] for i in largest_first], chunksize=1)
+        outcomes = [done[largest_first.index(i)] for i in range(len(settings))]
     else:
         outcomes = [run(setting) for setting in settings]
     results = {setting_key(setting): outcome for setting, outcome in zip(settings, outcomes)}

@@ -6,6 +6,14 @@ one. So the ensemble is fitted once per candidate in INTERACTION_GRID, with g's 
 the candidate with the lowest weighted log-loss of P(PD | x, received therapy) on out-of-bag patients
 is kept; each patient is predicted by the members that did not train on it (a cross-validation the
 bootstrap gives for free). g's penalties stay fixed so that the differences in loss come from h.
+Each candidate is also refitted with adaptive input weights taken from its own ensemble
+(model/adaptive.py), so the search decides per cohort whether the refit helps: it did with many noise
+covariates or many patients, and not always with few patients, where the first ensemble's ranking of
+the covariates is itself noise.
+Criteria that score h directly on the out-of-bag patients were compared on development seeds: the
+doubly robust pseudo-outcome loss and the R-loss (both with nuisances averaged over the candidates)
+chose the strongest penalties at n = 300 and lost to the log-loss; the rank correlation with the
+pseudo-outcome did no better than the log-loss.
 Choosing g's penalties the same way was tried and dropped: with 50 covariates it picked a strong group
 lasso for g, after which h got worse. The test sets never take part: model choice on training
 patients only.

@@ -1,4 +1,5 @@
-"""Training of one ensemble member: full-batch Adam with early stopping on held-out patients."""
+"""Training of the ensemble: full-batch Adam, every member at once (model/stacked.py), with optional
+early stopping on held-out patients; and the penalties in its loss."""
 
 import copy
 from dataclasses import asdict, dataclass
@@ -8,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from .network import InteractionNet
+from .stacked import StackedInteractionNet
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class Penalties:
         return {k: as_json(v) for k, v in asdict(self).items()}
 
     def term(self, net: InteractionNet) -> torch.Tensor:
-        device = net.main[0].weight.device
+        device = next(net.parameters()).device
         weights = lambda w: None if w is None else torch.as_tensor(w, dtype=torch.float32, device=device)  # noqa: E731
         return (self.main_decay * net.weight_norm("main")
                 + self.main_inputs * net.input_group_norm("main", weights(self.main_input_weights))
@@ -104,3 +106,89 @@ def train_member(
             net.load_state_dict(best_state)
     net.eval()
     return net
+
+
+def _per_member_bce(logit: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(M,): each member's weighted mean BCE; ``weights`` (M, n) is zero for rows a member does not use."""
+    bce = F.binary_cross_entropy_with_logits(logit, y.expand_as(logit), reduction="none")
+    return (bce * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1e-12)
+
+
+def train_ensemble(
+    x: np.ndarray,
+    t: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    seeds: list[int],
+    *,
+    hidden_units: int,
+    dropout: float,
+    penalties: Penalties,
+    interaction_penalty: float,
+    learning_rate: float,
+    epochs: int,
+    patience: int,
+    device: str,
+) -> list[InteractionNet]:
+    """One InteractionNet per (training rows, early-stopping rows) in ``splits``; member m starts from
+    the weights torch draws under seeds[m] and trains on its rows (repeats allowed: a bootstrap sample).
+
+    Each member's loss = weighted mean BCE over its rows + per tower (decay·Σ‖W‖² + inputs·Σ_j ‖W1[:, j]‖,
+    a group lasso over the input covariates; see Penalties) + interaction_penalty·mean(h²) over its rows;
+    the last term shrinks h towards zero (no interaction) unless the data insist, in the spirit of Tian et
+    al.'s penalised modified-covariate regression. A member with early-stopping rows keeps the weights
+    with its lowest weighted validation BCE and stops improving after ``patience`` epochs without one.
+    The global torch RNG is left as it was.
+    """
+    dev = torch.device(device)
+    n = len(x)
+    as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=dev)  # noqa: E731
+    xt, tt, yt = as_t(x), as_t(t), as_t(y)
+    counts = np.stack([np.bincount(train, minlength=n) for train, _ in splits]).astype(float)  # (M, n)
+    held_out = np.zeros_like(counts)
+    for m, (_, val) in enumerate(splits):
+        held_out[m, val] = 1.0
+    train_weights, row_counts, val_weights = as_t(counts * w), as_t(counts), as_t(held_out * w)
+    early_stopping = held_out.any(axis=1)
+
+    with torch.random.fork_rng(devices=[]):
+        networks = []
+        for seed in seeds:
+            torch.manual_seed(int(seed))
+            networks.append(InteractionNet(x.shape[1], hidden_units, dropout))
+        torch.manual_seed(int(seeds[0]))  # dropout masks for the whole stack
+        stacked = StackedInteractionNet(networks).to(dev)
+        opt = torch.optim.Adam(stacked.parameters(), lr=learning_rate)
+        best_loss = torch.full((len(seeds),), float("inf"), device=dev)
+        best = {k: v.detach().clone() for k, v in stacked.state_dict().items()}
+        since_best = torch.zeros(len(seeds), dtype=torch.long, device=dev)
+        watching = torch.as_tensor(early_stopping, device=dev)  # members still looking for a better epoch
+        for _ in range(int(epochs)):
+            stacked.train()
+            opt.zero_grad()
+            logit, _, h = stacked(xt, tt)
+            loss = _per_member_bce(logit, yt, train_weights).sum() + penalties.term(stacked)
+            if interaction_penalty:
+                loss = loss + interaction_penalty * ((h**2 * row_counts).sum(dim=1) / row_counts.sum(dim=1)).sum()
+            loss.backward()
+            opt.step()
+            if not watching.any():
+                if early_stopping.all():  # every member has stopped; one without held-out rows trains on
+                    break
+                continue
+            stacked.eval()
+            with torch.no_grad():
+                val_loss = _per_member_bce(stacked(xt, tt)[0], yt, val_weights)
+                improved = watching & (val_loss < best_loss - 1e-6)
+                best_loss = torch.where(improved, val_loss, best_loss)
+                for k, v in stacked.state_dict().items():
+                    best[k][improved] = v[improved]
+                since_best = torch.where(improved, torch.zeros_like(since_best), since_best + watching.long())
+                watching = watching & (since_best < patience)
+        if early_stopping.any():
+            state = stacked.state_dict()
+            keep = torch.as_tensor(early_stopping, device=dev) & torch.isfinite(best_loss)
+            stacked.load_state_dict({k: torch.where(keep.view(-1, *[1] * (v.dim() - 1)), best[k], v) for k, v in state.items()})
+    stacked.copy_into(networks)
+    return [net.to(dev).eval() for net in networks]

@@ -1,0 +1,73 @@
+"""All ensemble members as one network: each weight gets a leading member axis.
+
+Members are small (one hidden layer of 32 units), so training them one after another is dominated by
+per-operation overhead; stacked, one full-batch step trains every member at once. Members stay
+independent: the loss is the sum of the members' losses and Adam's update is element-wise, so each
+member follows the same path as if trained alone. A bootstrap sample enters as per-patient counts
+(a weighted full-batch loss equals the loss over the sample's repeated rows).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .network import InteractionNet
+
+TOWERS = ("main", "interaction")
+
+
+class StackedTower(nn.Module):
+    """One tower (Linear → ReLU → Dropout → Linear) for M members; weights laid out as nn.Linear's."""
+
+    def __init__(self, towers: list[nn.Sequential]):
+        super().__init__()
+        first, last = [t[0] for t in towers], [t[3] for t in towers]
+        self.w1 = nn.Parameter(torch.stack([layer.weight.detach() for layer in first]))  # (M, H, p)
+        self.b1 = nn.Parameter(torch.stack([layer.bias.detach() for layer in first]))  # (M, H)
+        self.w2 = nn.Parameter(torch.stack([layer.weight.detach() for layer in last]))  # (M, 1, H)
+        self.b2 = nn.Parameter(torch.stack([layer.bias.detach() for layer in last]))  # (M, 1)
+        self.dropout = float(towers[0][2].p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(M, n): every member's output for every row of x (n, p)."""
+        members, units, n_features = self.w1.shape
+        # every member reads the same x: one (n, p) × (p, M·H) product instead of M small ones
+        hidden = F.linear(x, self.w1.reshape(members * units, n_features), self.b1.reshape(-1))
+        hidden = F.dropout(torch.relu(hidden), self.dropout, self.training).view(len(x), members, units)
+        return (hidden * self.w2[:, 0, :]).sum(dim=-1).T + self.b2
+
+    def copy_into(self, towers: list[nn.Sequential]):
+        with torch.no_grad():
+            for m, tower in enumerate(towers):
+                tower[0].weight.copy_(self.w1[m])
+                tower[0].bias.copy_(self.b1[m])
+                tower[3].weight.copy_(self.w2[m])
+                tower[3].bias.copy_(self.b2[m])
+
+
+class StackedInteractionNet(nn.Module):
+    """M InteractionNets trained as one; the penalty norms are sums over members (Penalties.term)."""
+
+    def __init__(self, networks: list[InteractionNet]):
+        super().__init__()
+        self.main = StackedTower([net.main for net in networks])
+        self.interaction = StackedTower([net.interaction for net in networks])
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logit, g, h), each (M, n)."""
+        g, h = self.main(x), self.interaction(x)
+        return g + t * h / 2.0, g, h
+
+    def weight_norm(self, tower: str) -> torch.Tensor:
+        stacked = getattr(self, tower)
+        return (stacked.w1**2).sum() + (stacked.w2**2).sum()
+
+    def input_group_norm(self, tower: str, weights: torch.Tensor | None = None) -> torch.Tensor:
+        norms = getattr(self, tower).w1.norm(dim=1)  # (M, p)
+        return norms.sum() if weights is None else (norms * weights).sum()
+
+    def copy_into(self, networks: list[InteractionNet]):
+        for tower in TOWERS:
+            getattr(self, tower).copy_into([getattr(net, tower) for net in networks])
