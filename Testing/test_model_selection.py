@@ -8,7 +8,8 @@ from DELICAITELib.clinical import encode
 from DELICAITELib.errors import DelicaiteError
 from DELICAITELib.model import InteractionModel, load_model, save_model
 from DELICAITELib.model.network import InteractionNet
-from DELICAITELib.model.selection import INTERACTION_GRID, out_of_bag_effects, out_of_bag_log_loss
+from DELICAITELib.model.selection import (INTERACTION_GRID, out_of_bag_effects, out_of_bag_log_loss,
+                                          within_one_standard_error)
 from DELICAITELib.simulate import simulate_cohort
 
 
@@ -62,6 +63,9 @@ def test_search_keeps_the_lowest_out_of_bag_loss_and_g_as_given(searched_model):
     adaptive = ",adaptive" if chosen.interaction_input_weights is not None else ""
     assert best == f"decay={chosen.interaction_decay:g},inputs={chosen.interaction_inputs:g}{adaptive}"
     assert model.training_summary_["penalties"] == chosen.as_dict()
+    pooled = model.training_summary_["penalties_pooled"]
+    assert best in pooled and set(pooled) <= set(losses)
+    assert len(model.networks_) == 3 * len(pooled)  # n_ensemble members from each pooled candidate
 
 
 def test_searched_model_saves_and_loads(searched_model, tmp_path):
@@ -92,3 +96,24 @@ def test_search_without_bootstrap_says_what_to_change():
     with pytest.raises(DelicaiteError, match="bootstrap=True"):
         InteractionModel(penalty_search=True, bootstrap=False, n_ensemble=1, epochs=5).fit(
             encode(cohort.covariates), cohort.therapy, cohort.pd)
+
+
+def test_one_standard_error_rule_pools_only_what_the_patients_cannot_tell_apart():
+    rng = np.random.default_rng(5)
+    best = rng.uniform(0.3, 1.0, 400)
+    weights = np.ones(400)
+    candidates = {
+        "best": (best, weights),
+        "tied": (best + rng.normal(0.0, 0.05, 400), weights),  # mean difference ≈ 0, well inside 1 SE
+        "worse": (best + 0.05 + rng.normal(0.0, 0.05, 400), weights),  # 0.05 ≫ SE ≈ 0.0025
+    }
+    assert within_one_standard_error(candidates, "best") == ["best", "tied"]
+    # the same computation by hand for "tied"
+    diff = candidates["tied"][0] - best
+    assert (diff.mean() <= diff.std(ddof=0) / np.sqrt(400)) == ("tied" in within_one_standard_error(candidates, "best"))
+
+
+def test_unknown_pooling_says_what_is_allowed():
+    cohort = simulate_cohort(120, seed=3)
+    with pytest.raises(DelicaiteError, match="one_se, best"):
+        InteractionModel(penalty_pooling="mean", n_ensemble=1, epochs=5).fit(encode(cohort.covariates), cohort.therapy, cohort.pd)

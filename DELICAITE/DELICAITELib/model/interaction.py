@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator
 from ..errors import DelicaiteError
 from .adaptive import adaptive_penalties
 from .propensity import fit_propensity, propensity_haic, stabilised_weights
-from .selection import choose_penalties
+from .selection import POOLING, choose_penalties
 from .training import Penalties, train_ensemble
 
 THERAPY_CODE = {"TACE": -1.0, "HAIC": 1.0}
@@ -41,6 +41,8 @@ class InteractionModel(BaseEstimator):
     penalty_search (choose the penalties of h's tower on the out-of-bag patients, see model/selection.py;
     needs bootstrap), adaptive_inputs (γ of the adaptive group lasso refit, see model/adaptive.py; 0 turns
     it off; with penalty_search the refit is one more candidate per setting, else it always follows),
+    penalty_pooling ("one_se": the search pools the ensembles of the candidates within one standard error
+    of the lowest out-of-bag loss; "best": it keeps the lowest's alone),
     interaction_weight_decay and interaction_input_penalty (h's penalties when
     penalty_search is off; None: as g's), learning_rate, epochs (maximum; early stopping on held-out
     patients may stop sooner), n_ensemble, bootstrap, propensity_weighting (stabilised
@@ -89,6 +91,7 @@ class InteractionModel(BaseEstimator):
         interaction_weight_decay=None,
         interaction_input_penalty=None,
         adaptive_inputs=1.0,
+        penalty_pooling="one_se",
     ):
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -109,6 +112,7 @@ class InteractionModel(BaseEstimator):
         self.interaction_weight_decay = interaction_weight_decay
         self.interaction_input_penalty = interaction_input_penalty
         self.adaptive_inputs = adaptive_inputs
+        self.penalty_pooling = penalty_pooling
 
     # ----------------------------------------------------------------------------------- input checks
     def _as_matrix(self, X, fitting: bool) -> np.ndarray:
@@ -191,14 +195,18 @@ class InteractionModel(BaseEstimator):
         def fit_ensemble(penalties: Penalties) -> list:
             return train_ensemble(xs, t, y, w, splits, [int(s) for s in seeds], penalties=penalties, **options)
 
-        self.penalty_validation_ = {}
+        self.penalty_validation_, self.penalties_pooled_ = {}, []
         if self.penalty_search:
             if not self.bootstrap:
                 raise DelicaiteError("penalty_search needs bootstrap=True (it scores on out-of-bag patients); "
                                      "set penalty_search=False to use the given penalties")
-            self.penalties_, self.networks_, self.penalty_validation_ = choose_penalties(
-                fit_ensemble, [train_idx for train_idx, _ in splits], xs, t, y, w,
-                main=(float(self.weight_decay), float(self.input_penalty)), adaptive_gamma=float(self.adaptive_inputs))
+            if self.penalty_pooling not in POOLING:
+                raise DelicaiteError(f"penalty_pooling must be one of {', '.join(POOLING)}, got {self.penalty_pooling!r}")
+            choice = choose_penalties(fit_ensemble, [train_idx for train_idx, _ in splits], xs, t, y, w,
+                                      main=(float(self.weight_decay), float(self.input_penalty)),
+                                      adaptive_gamma=float(self.adaptive_inputs), pooling=self.penalty_pooling)
+            self.penalties_, self.networks_ = choice.penalties, choice.networks
+            self.penalty_validation_, self.penalties_pooled_ = choice.losses, choice.pooled
         else:
             self.penalties_ = self._given_penalties()
             self.networks_ = fit_ensemble(self.penalties_)
@@ -253,6 +261,7 @@ class InteractionModel(BaseEstimator):
             "propensity_weighted": bool(self.propensity_weighting),
             "penalties": self.penalties_.as_dict(),
             "penalty_out_of_bag_log_loss": dict(self.penalty_validation_),
+            "penalties_pooled": list(self.penalties_pooled_),
         }
 
     # ------------------------------------------------------------------------------------ prediction

@@ -67,7 +67,7 @@ def load_model(path) -> InteractionModel:
     try:
         # Files written before the input group lasso, the penalty search and the adaptive refit were
         # trained without them.
-        hyperparameters = {"input_penalty": 0.0, "penalty_search": False, "adaptive_inputs": 0.0,
+        hyperparameters = {"input_penalty": 0.0, "penalty_search": False, "adaptive_inputs": 0.0, "penalty_pooling": "best",
                            **meta["hyperparameters"]}
         model = InteractionModel(**hyperparameters, cutoff=meta["cutoff"])
         n_features = int(meta["n_features"])

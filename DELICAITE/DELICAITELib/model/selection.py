@@ -21,6 +21,7 @@ patients only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -31,6 +32,7 @@ from .adaptive import adaptive_penalties
 from .training import Penalties
 
 INTERACTION_GRID = ((1e-3, 5e-3), (3e-3, 5e-3), (1e-2, 5e-3))  # (L2 decay, input group lasso) of h
+POOLING = ("one_se", "best")
 
 
 def out_of_bag_effects(networks, bootstrap_rows, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,12 +57,31 @@ def out_of_bag_effects(networks, bootstrap_rows, xs: np.ndarray) -> tuple[np.nda
     return g_sum / safe, h_sum / safe, seen
 
 
-def out_of_bag_log_loss(networks, bootstrap_rows, xs: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    """Weighted log-loss of P(PD | x, received therapy) = expit(g + T·h/2) on the out-of-bag patients."""
+def out_of_bag_losses(networks, bootstrap_rows, xs, t, y, w) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, weight) per out-of-bag patient: the log-loss of P(PD | x, received therapy) = expit(g + T·h/2)."""
     g, h, seen = out_of_bag_effects(networks, bootstrap_rows, xs)
     logit = torch.as_tensor(g[seen] + t[seen] * h[seen] / 2.0)
     losses = F.binary_cross_entropy_with_logits(logit, torch.as_tensor(y[seen], dtype=logit.dtype), reduction="none")
-    return float((losses.numpy() * w[seen]).sum() / w[seen].sum())
+    return losses.numpy(), np.asarray(w[seen], dtype=float)
+
+
+def out_of_bag_log_loss(networks, bootstrap_rows, xs: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """Weighted log-loss of P(PD | x, received therapy) = expit(g + T·h/2) on the out-of-bag patients."""
+    losses, weights = out_of_bag_losses(networks, bootstrap_rows, xs, t, y, w)
+    return float((losses * weights).sum() / weights.sum())
+
+
+def within_one_standard_error(per_patient: dict[str, tuple[np.ndarray, np.ndarray]], best: str) -> list[str]:
+    """The candidates whose weighted mean loss exceeds the best's by at most one standard error of the
+    paired (same patients) difference; the best is always among them."""
+    kept = []
+    for label, (losses, weights) in per_patient.items():
+        diff = losses - per_patient[best][0]
+        mean = (weights * diff).sum() / weights.sum()
+        standard_error = np.sqrt((weights**2 * (diff - mean) ** 2).sum()) / weights.sum()
+        if label == best or mean <= standard_error:
+            kept.append(label)
+    return kept
 
 
 def _label(penalties: Penalties) -> str:
@@ -68,20 +89,36 @@ def _label(penalties: Penalties) -> str:
     return f"decay={penalties.interaction_decay:g},inputs={penalties.interaction_inputs:g}{adaptive}"
 
 
+@dataclass
+class PenaltyChoice:
+    """The search's outcome: the best candidate's penalties, the ensemble kept (the best one, or the
+    members of every candidate in ``pooled``), each candidate's out-of-bag loss."""
+
+    penalties: Penalties
+    networks: list
+    losses: dict[str, float]
+    pooled: list[str]
+
+
 def choose_penalties(fit_ensemble: Callable[[Penalties], list], bootstrap_rows, xs, t, y, w,
-                     main: tuple[float, float], grid=INTERACTION_GRID, adaptive_gamma: float = 1.0):
-    """(chosen Penalties, their ensemble, {label: out-of-bag loss}) over h's candidates in ``grid``,
-    with g's (decay, inputs) = ``main``; with ``adaptive_gamma`` > 0 each candidate also gets an
-    adaptive refit (model/adaptive.py: input weights from that candidate's own ensemble).
+                     main: tuple[float, float], grid=INTERACTION_GRID, adaptive_gamma: float = 1.0,
+                     pooling: str = "one_se") -> PenaltyChoice:
+    """Search h's candidates in ``grid`` with g's (decay, inputs) = ``main``; with ``adaptive_gamma`` > 0
+    each candidate also gets an adaptive refit (model/adaptive.py: input weights from that candidate's
+    own ensemble). ``pooling`` "best" keeps the lowest loss's ensemble; "one_se" pools the members of every
+    candidate within one standard error of it (the one-standard-error rule: candidates the out-of-bag
+    patients cannot tell apart are averaged rather than picked between by noise).
 
     ``fit_ensemble(penalties)`` trains every member on its bootstrap sample (``bootstrap_rows``, the same
     samples and seeds for every candidate, so the comparison sees one source of noise)."""
-    fits, losses = {}, {}
+    if pooling not in POOLING:
+        raise ValueError(f"pooling must be one of {POOLING}, got {pooling!r}")
+    fits, per_patient = {}, {}
 
     def consider(penalties: Penalties) -> list:
         networks = fit_ensemble(penalties)
         fits[_label(penalties)] = (penalties, networks)
-        losses[_label(penalties)] = out_of_bag_log_loss(networks, bootstrap_rows, xs, t, y, w)
+        per_patient[_label(penalties)] = out_of_bag_losses(networks, bootstrap_rows, xs, t, y, w)
         return networks
 
     for decay, inputs in grid:
@@ -89,5 +126,7 @@ def choose_penalties(fit_ensemble: Callable[[Penalties], list], bootstrap_rows, 
         networks = consider(penalties)
         if adaptive_gamma > 0:
             consider(adaptive_penalties(penalties, networks, adaptive_gamma))
+    losses = {label: float((l * wt).sum() / wt.sum()) for label, (l, wt) in per_patient.items()}
     best = min(losses, key=losses.get)
-    return fits[best][0], fits[best][1], losses
+    pooled = within_one_standard_error(per_patient, best) if pooling == "one_se" else [best]
+    return PenaltyChoice(fits[best][0], [net for label in pooled for net in fits[label][1]], losses, pooled)
