@@ -80,7 +80,6 @@ def train_ensemble(
     for m, (_, val) in enumerate(splits):
         held_out[m, val] = 1.0
     train_weights, row_counts, val_weights = as_t(counts * w), as_t(counts), as_t(held_out * w)
-    early_stopping = held_out.any(axis=1)
 
     with torch.random.fork_rng(devices=[]):
         networks = []
@@ -90,10 +89,7 @@ def train_ensemble(
         torch.manual_seed(int(seeds[0]))  # dropout masks for the whole stack
         stacked = StackedInteractionNet(networks).to(dev)
         opt = torch.optim.Adam(stacked.parameters(), lr=learning_rate)
-        best_loss = torch.full((len(seeds),), float("inf"), device=dev)
-        best = {k: v.detach().clone() for k, v in stacked.state_dict().items()}
-        since_best = torch.zeros(len(seeds), dtype=torch.long, device=dev)
-        watching = torch.as_tensor(early_stopping, device=dev)  # members still looking for a better epoch
+        best = _BestEpochs(stacked, torch.as_tensor(held_out.any(axis=1), device=dev), patience)
         for _ in range(int(epochs)):
             stacked.train()
             opt.zero_grad()
@@ -103,22 +99,45 @@ def train_ensemble(
                 loss = loss + interaction_penalty * ((h**2 * row_counts).sum(dim=1) / row_counts.sum(dim=1)).sum()
             loss.backward()
             opt.step()
-            if not watching.any():
-                if early_stopping.all():  # every member has stopped; one without held-out rows trains on
-                    break
-                continue
-            stacked.eval()
-            with torch.no_grad():
-                val_loss = _per_member_bce(stacked(xt, tt)[0], yt, val_weights)
-                improved = watching & (val_loss < best_loss - 1e-6)
-                best_loss = torch.where(improved, val_loss, best_loss)
-                for k, v in stacked.state_dict().items():
-                    best[k][improved] = v[improved]
-                since_best = torch.where(improved, torch.zeros_like(since_best), since_best + watching.long())
-                watching = watching & (since_best < patience)
-        if early_stopping.any():
-            state = stacked.state_dict()
-            keep = torch.as_tensor(early_stopping, device=dev) & torch.isfinite(best_loss)
-            stacked.load_state_dict({k: torch.where(keep.view(-1, *[1] * (v.dim() - 1)), best[k], v) for k, v in state.items()})
+            if best.all_stopped():
+                break
+            if best.watching.any():
+                stacked.eval()
+                with torch.no_grad():
+                    best.update(_per_member_bce(stacked(xt, tt)[0], yt, val_weights))
+        best.restore()
     stacked.copy_into(networks)
     return [net.to(dev).eval() for net in networks]
+
+
+class _BestEpochs:
+    """Early stopping per member of a stack: each member with held-out rows keeps the weights of its
+    lowest validation loss and stops looking after ``patience`` epochs without improvement."""
+
+    def __init__(self, stacked: StackedInteractionNet, has_validation: torch.Tensor, patience: int):
+        self.stacked, self.has_validation, self.patience = stacked, has_validation, int(patience)
+        self.loss = torch.full(has_validation.shape, float("inf"), device=has_validation.device)
+        self.state = {k: v.detach().clone() for k, v in stacked.state_dict().items()}
+        self.since = torch.zeros(has_validation.shape, dtype=torch.long, device=has_validation.device)
+        self.watching = has_validation.clone()  # members still looking for a better epoch
+
+    def all_stopped(self) -> bool:
+        """True when every member has held-out rows and none is still looking (one without trains on)."""
+        return bool(self.has_validation.all()) and not bool(self.watching.any())
+
+    def update(self, val_loss: torch.Tensor):
+        improved = self.watching & (val_loss < self.loss - 1e-6)
+        self.loss = torch.where(improved, val_loss, self.loss)
+        for k, v in self.stacked.state_dict().items():
+            self.state[k][improved] = v[improved]
+        self.since = torch.where(improved, torch.zeros_like(self.since), self.since + self.watching.long())
+        self.watching = self.watching & (self.since < self.patience)
+
+    def restore(self):
+        """Put each early-stopped member's best weights back; the others keep their last."""
+        if not self.has_validation.any():
+            return
+        keep = self.has_validation & torch.isfinite(self.loss)
+        current = self.stacked.state_dict()
+        self.stacked.load_state_dict({k: torch.where(keep.view(-1, *[1] * (v.dim() - 1)), self.state[k], v)
+                                      for k, v in current.items()})
