@@ -43,3 +43,4 @@ def test_a_model_file_from_before_the_group_lasso_reports_it_was_trained_without
     assert "input_penalty" not in demo.metadata_["hyperparameters"]
     assert demo.get_params()["input_penalty"] == 0.0
     assert demo.get_params()["adaptive_inputs"] == 0.0 and demo.get_params()["penalty_search"] is False
+    assert demo.get_params()["penalty_pooling"] == "best"
