@@ -14,10 +14,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from .network import TOWERS
 from .training import Penalties
-
-TOWERS = ("main", "interaction")
-
 
 def input_weights(networks, tower: str, gamma: float) -> tuple[float, ...]:
     """(largest importance / importance_j)^gamma per covariate; importance is the mean over members of

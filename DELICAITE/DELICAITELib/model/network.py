@@ -7,6 +7,8 @@ modified covariate form), so h(x) = logit P(PD | x, HAIC) − logit P(PD | x, TA
 import torch
 from torch import nn
 
+TOWERS = ("main", "interaction")  # the attribute names of g's and h's towers
+
 
 def _tower(n_features: int, hidden_units: int, dropout: float) -> nn.Sequential:
     """One hidden ReLU layer then a single output; ReLU keeps extrapolation linear, so ensemble

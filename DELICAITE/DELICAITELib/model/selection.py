@@ -67,7 +67,10 @@ def out_of_bag_losses(networks, bootstrap_rows, xs, t, y, w) -> tuple[np.ndarray
 
 def out_of_bag_log_loss(networks, bootstrap_rows, xs: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     """Weighted log-loss of P(PD | x, received therapy) = expit(g + T·h/2) on the out-of-bag patients."""
-    losses, weights = out_of_bag_losses(networks, bootstrap_rows, xs, t, y, w)
+    return _weighted_mean(*out_of_bag_losses(networks, bootstrap_rows, xs, t, y, w))
+
+
+def _weighted_mean(losses: np.ndarray, weights: np.ndarray) -> float:
     return float((losses * weights).sum() / weights.sum())
 
 
@@ -126,7 +129,7 @@ def choose_penalties(fit_ensemble: Callable[[Penalties], list], bootstrap_rows, 
         networks = consider(penalties)
         if adaptive_gamma > 0:
             consider(adaptive_penalties(penalties, networks, adaptive_gamma))
-    losses = {label: float((l * wt).sum() / wt.sum()) for label, (l, wt) in per_patient.items()}
+    losses = {label: _weighted_mean(*pair) for label, pair in per_patient.items()}
     best = min(losses, key=losses.get)
     pooled = within_one_standard_error(per_patient, best) if pooling == "one_se" else [best]
     return PenaltyChoice(fits[best][0], [net for label in pooled for net in fits[label][1]], losses, pooled)

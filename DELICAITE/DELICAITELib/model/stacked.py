@@ -13,10 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .network import InteractionNet
-
-TOWERS = ("main", "interaction")
-
+from .network import TOWERS, InteractionNet
 
 class StackedTower(nn.Module):
     """One tower (Linear → ReLU → Dropout → Linear) for M members; weights laid out as nn.Linear's."""
