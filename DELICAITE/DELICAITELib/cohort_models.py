@@ -24,6 +24,8 @@ BASE_COLUMNS = ["patient_id", "centre", "therapy", "pd", "os_months", "os_event"
 DEEP_PREFIX = "deep_"
 DELICAITE = "delicaite"
 SUMMARY_FILE, SPLITS_FILE = "training.json", "splits.csv"
+DEEP_REDUCTION = "deep_reduction"  # MODEL_DIR sub-folder: the PCA of the deep features DELICAITE sees
+DEFAULT_DEEP_COMPONENTS = 8
 
 
 def read_features(path) -> pd.DataFrame:
@@ -105,6 +107,7 @@ class TrainedModels:
     delicaite_medians: np.ndarray
     comparators: dict[str, Comparator]
     thresholds: dict[str, float]
+    deep_reduction: object = None  # DeepFeatureReduction when DELICAITE sees deep features as components
 
     @property
     def names(self) -> list[str]:
@@ -112,6 +115,8 @@ class TrainedModels:
 
     def inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
         """DELICAITE's X for rows of a design frame (for interaction_score, recommend, explain)."""
+        if self.deep_reduction is not None:
+            frame = self.deep_reduction.with_components(frame)
         return delicaite_inputs(frame, self.delicaite_columns, self.delicaite_medians)
 
     def predict_pd(self, name: str, frame: pd.DataFrame) -> np.ndarray:
@@ -136,6 +141,11 @@ def load_trained(model_dir) -> TrainedModels:
     columns, medians, threshold = load_inputs(d / "delicaite_inputs")
     comparators = {name: load_comparator(d / "comparators" / name) for name in summary["names"] if name != DELICAITE}
     thresholds = {DELICAITE: threshold, **{n: c.threshold for n, c in comparators.items()}}
+    reduction = None
+    if summary.get("deep_reduction"):
+        from .features.deep.reduction import DeepFeatureReduction
+
+        reduction = DeepFeatureReduction.load(d / DEEP_REDUCTION)
     return TrainedModels(directory=d, splits=splits, summary=summary, delicaite=load_model(d / DELICAITE),
                          delicaite_columns=columns, delicaite_medians=medians, comparators=comparators,
-                         thresholds=thresholds)
+                         thresholds=thresholds, deep_reduction=reduction)

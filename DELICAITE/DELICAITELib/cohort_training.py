@@ -21,6 +21,8 @@ from sklearn.metrics import roc_auc_score
 from . import __version__ as DELICAITE_VERSION
 from .cohort import read_cohort
 from .cohort_models import (
+    DEEP_REDUCTION,
+    DEFAULT_DEEP_COMPONENTS,
     DELICAITE,
     SPLITS_FILE,
     SUMMARY_FILE,
@@ -119,9 +121,14 @@ def fit_delicaite(train: pd.DataFrame, columns: list[str], *, seed: int, ensembl
 
 def train_cohort_models(cohort_dir, out_dir, features=None, *, seed: int = 0, ensemble: int | None = None,
                         epochs: int | None = None, quick: bool = False, internal_share: float = 0.25,
-                        validation_share: float = 0.2, progress=None) -> TrainedModels:
+                        validation_share: float = 0.2, deep_components: int = DEFAULT_DEEP_COMPONENTS,
+                        progress=None) -> TrainedModels:
     """Train DELICAITE and the comparators on a cohort folder, write MODEL_DIR and return the models as
-    trained (in memory; load_trained(MODEL_DIR) reads the same back); `.summary` is training.json's content."""
+    trained (in memory; load_trained(MODEL_DIR) reads the same back); `.summary` is training.json's content.
+
+    Deep feature columns (deep_*) enter DELICAITE as their first ``deep_components`` principal components,
+    fitted on the training set (features/deep/reduction.py); 0 gives it the raw columns. The MLP on deep
+    features always gets the raw columns, as in the study."""
     from .model import save_model
 
     say = progress or (lambda message: None)
@@ -143,7 +150,18 @@ def train_cohort_models(cohort_dir, out_dir, features=None, *, seed: int = 0, en
         f"of them for model choice), internal test {n['internal_test']}, external test {n['external_test']}")
 
     groups = column_groups(frame)
-    columns = groups["clinical"] + groups["radiomics"] + groups["deep"]
+    reduction = None
+    deep_inputs = groups["deep"]
+    if groups["deep"] and deep_components:
+        from .features.deep.reduction import DeepFeatureReduction
+
+        reduction = DeepFeatureReduction.fit(train, groups["deep"], deep_components, seed=seed)
+        reduction.save(out / DEEP_REDUCTION, note="principal components of the deep features, fitted on the training set")
+        train = reduction.with_components(train)
+        deep_inputs = reduction.names
+        say(f"deep features: {len(groups['deep'])} columns → {len(deep_inputs)} principal components "
+            f"({100 * reduction.explained_variance_ratio.sum():.0f} % of their variance in the training set)")
+    columns = groups["clinical"] + groups["radiomics"] + deep_inputs
     say(f"DELICAITE: {ensemble} ensemble members on {len(columns)} inputs")
     model, medians, threshold, train_auc = fit_delicaite(train, columns, seed=seed, ensemble=ensemble, epochs=epochs)
     save_model(model, out / DELICAITE, note="research model trained by `delicaite cohort train`: not validated for clinical use")
@@ -168,6 +186,7 @@ def train_cohort_models(cohort_dir, out_dir, features=None, *, seed: int = 0, en
         "cohort": str(cohort_dir), "features": None if features is None or not isinstance(features, (str, Path)) else str(features),
         "seed": seed, "quick": quick, "ensemble": ensemble, "epochs": epochs, "mlp_epochs": mlp_epochs,
         "splits": split_info,
+        "deep_reduction": None if reduction is None else {"directory": DEEP_REDUCTION, **reduction.summary()},
         "validation": {"share": validation_share, "n": int(validation.sum()), "stratified_by": val_rule, "seed": seed + 1,
                        "used_for": "hyper-parameter choice of the comparators only"},
         "n_training": len(train), "n_unknown_pd_left_out_of_training": split_info["n_unknown_pd_left_out_of_training"],
@@ -176,5 +195,5 @@ def train_cohort_models(cohort_dir, out_dir, features=None, *, seed: int = 0, en
     }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return TrainedModels(directory=out, splits=splits, summary=summary, delicaite=model, delicaite_columns=columns,
-                         delicaite_medians=medians, comparators=comparators,
+                         delicaite_medians=medians, comparators=comparators, deep_reduction=reduction,
                          thresholds={DELICAITE: threshold, **{k: c.threshold for k, c in comparators.items()}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..cohort_models import DEFAULT_DEEP_COMPONENTS
 from .common import progress
 
 
@@ -12,7 +13,8 @@ def cmd_cohort_train(args) -> None:
 
     started = time.perf_counter()
     summary = train_cohort_models(args.cohort, args.out, args.features, seed=args.seed, ensemble=args.ensemble,
-                                  epochs=args.epochs, quick=args.quick, progress=progress).summary
+                                  epochs=args.epochs, quick=args.quick, deep_components=args.deep_components,
+                                  progress=progress).summary
     n = summary["splits"]["n"]
     print(f"trained {', '.join(summary['names'])} on {summary['n_training']} patients "
           f"(internal test {n['internal_test']}, external test {n['external_test']}) in "
@@ -25,6 +27,9 @@ def add_cohort_parser(cohort_sub) -> None:
     p.add_argument("--cohort", required=True, help="cohort folder with manifest.csv and covariates.csv")
     p.add_argument("--out", required=True, help="model folder to write (MODEL_DIR)")
     p.add_argument("--features", default=None, help="features CSV (patient_id + feature columns; deep_* = deep features)")
+    p.add_argument("--deep-components", type=int, default=DEFAULT_DEEP_COMPONENTS,
+                   help="principal components of the deep_* columns that DELICAITE sees, fitted on the training set "
+                        f"(default {DEFAULT_DEEP_COMPONENTS}; 0: the raw columns)")
     p.add_argument("--seed", type=int, default=0, help="seed of the splits and of every model")
     p.add_argument("--ensemble", type=int, default=None, help="DELICAITE ensemble size (default 20; 2 with --quick)")
     p.add_argument("--epochs", type=int, default=None,
