@@ -231,3 +231,39 @@ def test_covariates_only_cohort_says_nothing_to_extract(tmp_path, capsys):
         extract_cohort_features(tmp_path / "cohort", tmp_path / "out")
     assert main(["cohort", "features", "--cohort", str(tmp_path / "cohort"), "--out", str(tmp_path / "out")]) == 2
     assert "covariates only: nothing to extract" in capsys.readouterr().err
+
+
+def test_deep_encoder_adds_vit_columns_and_a_new_encoder_redoes_the_cases(serial, fast_dir, ids, tmp_path):
+    from DELICAITELib.features.deep.encoder import ViTEncoder, feature_columns, save_encoder
+    from DELICAITELib.features.deep.vit import DinoViT
+    from DELICAITELib.preprocessing import preprocess_case
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    small = dict(embed_dim=48, depth=4, num_heads=3, patch_size=14, img_size=224)  # a test-sized ViT
+    save_encoder(ViTEncoder(DinoViT(**small)), tmp_path / "encoder")
+    out = tmp_path / "features"
+    run = extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "encoder")
+    assert (run.done, run.resumed, run.failed) == (len(FAST_GOOD_ROWS), 0, 1)
+    table = read_features(out / "features.csv")
+    deep = [c for c in table.columns if c.startswith("deep_")]
+    assert deep == feature_columns(48) and len(deep) == 2 * 2 * 48
+    # radiomics as without the encoder; the deep columns as the encoder gives them for that case directly
+    radiomics = serial_table(serial, without_phantom=True)
+    np.testing.assert_allclose(table[radiomics.columns[1:]].to_numpy(float), radiomics.iloc[:, 1:].to_numpy(float),
+                               rtol=1e-9, atol=1e-12)
+    manifest = pd.read_csv(fast_dir / "manifest.csv", dtype=str, keep_default_na=False)
+    row = manifest.iloc[0]
+    case = load_case(row["ap"], row["vp"], row["mask"])
+    from DELICAITELib.features.deep.encoder import load_encoder
+
+    direct = load_encoder(tmp_path / "encoder").case_features(preprocess_case(case, largest_tumour_slices(case.label)))
+    first = table.set_index("patient_id").loc[row["patient_id"], deep].to_numpy(float)
+    np.testing.assert_allclose(first, [direct[c] for c in deep], rtol=1e-5, atol=1e-6)
+    # the same encoder again: every case resumed; another encoder: every case done again
+    assert extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "encoder").resumed == len(FAST_GOOD_ROWS)
+    torch.manual_seed(1)
+    save_encoder(ViTEncoder(DinoViT(**small)), tmp_path / "other")
+    assert extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "other").done == len(FAST_GOOD_ROWS)
+    with pytest.raises(DelicaiteError, match="deep encoder not found"):
+        extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "nowhere")

@@ -18,6 +18,7 @@ def cmd_features(args) -> None:
 
     run = extract_cohort_features(args.cohort, args.out, workers=args.workers, scheduler=args.scheduler,
                                   device=args.device, radiomics_params=args.radiomics_params,
+                                  deep_encoder=args.deep_encoder,
                                   progress_bar=not args.no_progress, say=_say)
     print(f"wrote {args.out}/{FEATURES_FILE}: {len(run.features)} case(s), "
           f"{run.features.shape[1] - 1} feature columns ({run.done} extracted now, {run.resumed} resumed)")
@@ -29,9 +30,10 @@ def cmd_features(args) -> None:
 def add_cohort_parser(cohort_sub) -> None:
     """Add the `features` sub-command to the `delicaite cohort` group."""
     features = cohort_sub.add_parser(
-        "features", help="radiomics of every case with images (AP and VP on the three largest tumour slices)",
+        "features", help="radiomics (and deep features) of every case with images (AP and VP on the three largest tumour slices)",
         description="For each manifest row with images: load AP/VP (+ mask, else auto-segmentation), pick the "
-                    "three largest tumour slices, extract radiomics of both phases into OUT/cases/<id>.json, "
+                    "three largest tumour slices, extract radiomics of both phases (and, with --deep-encoder, the ViT's "
+                    "block features) into OUT/cases/<id>.json, "
                     "then assemble OUT/features.csv. Finished cases are skipped when run again (resumable); "
                     "failed cases go to OUT/failures.csv and the others go on.")
     features.add_argument("--cohort", required=True, help="cohort folder with manifest.csv (image paths relative "
@@ -45,5 +47,8 @@ def add_cohort_parser(cohort_sub) -> None:
     features.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
                           help="device for auto-segmenting cases without a mask (default: cpu)")
     features.add_argument("--radiomics-params", help="pyradiomics YAML (default: the bundled, versioned settings)")
+    features.add_argument("--deep-encoder", metavar="PATH",
+                          help="ViT encoder (a folder saved by DELICAITE, or an official DINOv2 .pth checkpoint): adds "
+                               "its block-4 features of both phases as deep_vit_* columns (nothing is downloaded)")
     features.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     features.set_defaults(func=cmd_features)

@@ -9,6 +9,7 @@ name in the same folder and renamed (os.replace), so a crash leaves either the w
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -40,13 +41,41 @@ def _temporary_beside(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
 
 
-def settings_fingerprint(radiomics_params=None) -> dict:
-    """Which radiomics settings a case file was made with: our version number and a hash of the dict."""
+def settings_fingerprint(radiomics_params=None, deep_encoder=None) -> dict:
+    """Which settings a case file was made with: the radiomics settings' version number and a hash of
+    the dict, and the deep encoder's checksum (None without deep features)."""
     from ..features import load_radiomics_settings
 
     settings, version = load_radiomics_settings(radiomics_params)
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
-    return {"radiomics_settings_version": version, "radiomics_settings_sha256": digest}
+    return {"radiomics_settings_version": version, "radiomics_settings_sha256": digest,
+            "deep_encoder_sha256": None if deep_encoder is None else encoder_checksum(deep_encoder)}
+
+
+def encoder_checksum(path) -> str:
+    """A DELICAITE encoder folder's metadata_sha256 (which covers its weights' sum), or the sha256 of
+    an official checkpoint file; a case file records it, so a new encoder means new deep features."""
+    from ..errors import DelicaiteError
+    from ..model.files import METADATA_FILE
+
+    path = Path(path)
+    metadata = path / METADATA_FILE if path.is_dir() else path
+    if not metadata.is_file():
+        raise DelicaiteError(f"deep encoder not found: {path} (give an encoder folder or an official DINOv2 .pth file)")
+    if metadata.suffix == ".json":
+        try:
+            return str(json.loads(metadata.read_text(encoding="utf-8"))["metadata_sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise DelicaiteError(f"deep encoder {metadata} is not a DELICAITE encoder file (no metadata_sha256)") from None
+    return hashlib.sha256(metadata.read_bytes()).hexdigest()
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded_encoder(path: str, device: str):
+    """Each worker process loads (and checks) the encoder once, not once per case."""
+    from ..features.deep.encoder import load_encoder
+
+    return load_encoder(path, device=device)
 
 
 def read_case_file(path) -> dict | None:
@@ -116,7 +145,7 @@ def limit_threads(threads: int) -> None:
 
 
 def compute_case(ap, vp, mask, *, device: str = "cpu", threads: int | None = None,
-                 radiomics_params=None) -> dict:
+                 radiomics_params=None, deep_encoder: str | None = None) -> dict:
     """Features, slices, mask source and (when automatic) the label map of one case; raises on a bad case."""
     from ..features import extract_radiomics
     from ..io import load_case
@@ -136,6 +165,11 @@ def compute_case(ap, vp, mask, *, device: str = "cpu", threads: int | None = Non
     slices = largest_tumour_slices(case.label)
     features = extract_radiomics({"AP": case.ap, "VP": case.vp}, case.label, [s.index for s in slices],
                                  params=radiomics_params)
+    if deep_encoder:
+        from ..preprocessing import preprocess_case
+
+        encoder_device = "cpu" if device == "auto" else device
+        features.update(_loaded_encoder(str(deep_encoder), encoder_device).case_features(preprocess_case(case, slices)))
     return {"mask_source": mask_source, "slices": [{"index": s.index, "area_mm2": s.area_mm2} for s in slices],
             "alignment": case.alignment, "features": features,
             "label": case.label if mask_source == AUTOMATIC_MASK else None}
@@ -155,7 +189,7 @@ def describe_error(err: BaseException, base_dir=None) -> str:
 
 def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, cases_dir: str, *,
                           device: str = "cpu", threads: int | None = None, radiomics_params=None,
-                          base_dir: str | None = None) -> dict:
+                          deep_encoder: str | None = None, base_dir: str | None = None) -> dict:
     """Extract one case into ``cases_dir/<patient_id>.json``; return {patient_id, status, error, seconds}.
 
     A case without a mask is auto-segmented (on ``device``) and its label map is kept beside the case
@@ -165,7 +199,7 @@ def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, c
     says why; no file is written). ``threads`` limits this process's threads (parallel workers).
     """
     target = case_path(cases_dir, patient_id)
-    fingerprint = settings_fingerprint(radiomics_params)
+    fingerprint = settings_fingerprint(radiomics_params, deep_encoder)
     if is_finished(target, fingerprint):
         return {"patient_id": patient_id, "status": "skipped", "error": "", "seconds": 0.0}
     started = time.perf_counter()
@@ -174,7 +208,8 @@ def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, c
             limit_threads(threads)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = compute_case(ap, vp, mask, device=device, threads=threads, radiomics_params=radiomics_params)
+            result = compute_case(ap, vp, mask, device=device, threads=threads, radiomics_params=radiomics_params,
+                                  deep_encoder=deep_encoder)
         record = _case_record(patient_id, result, fingerprint, time.perf_counter() - started,
                               [describe_error(w.message, base_dir) for w in caught])
         if result["label"] is not None:  # before the case file, which marks the case finished
