@@ -23,6 +23,7 @@ import SimpleITK as sitk
 from DELICAITELib.cli import main
 from DELICAITELib.cohort import write_cohort
 from DELICAITELib.cohort_features import extract_cohort_features, read_case_file, read_features
+from DELICAITELib.cohort_features.crops import read_cohort_crops
 from DELICAITELib.errors import DelicaiteError
 from DELICAITELib.features import extract_radiomics, load_radiomics_settings
 from DELICAITELib.io import load_case
@@ -243,7 +244,7 @@ def test_deep_encoder_adds_vit_columns_and_a_new_encoder_redoes_the_cases(serial
     small = dict(embed_dim=48, depth=4, num_heads=3, patch_size=14, img_size=224)  # a test-sized ViT
     save_encoder(ViTEncoder(DinoViT(**small)), tmp_path / "encoder")
     out = tmp_path / "features"
-    run = extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "encoder")
+    run = extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "encoder", save_crops=True)
     assert (run.done, run.resumed, run.failed) == (len(FAST_GOOD_ROWS), 0, 1)
     table = read_features(out / "features.csv")
     deep = [c for c in table.columns if c.startswith("deep_")]
@@ -257,10 +258,16 @@ def test_deep_encoder_adds_vit_columns_and_a_new_encoder_redoes_the_cases(serial
     case = load_case(row["ap"], row["vp"], row["mask"])
     from DELICAITELib.features.deep.encoder import load_encoder
 
-    direct = load_encoder(tmp_path / "encoder").case_features(preprocess_case(case, largest_tumour_slices(case.label)))
+    crops = preprocess_case(case, largest_tumour_slices(case.label))
+    direct = load_encoder(tmp_path / "encoder").case_features(crops)
     first = table.set_index("patient_id").loc[row["patient_id"], deep].to_numpy(float)
     np.testing.assert_allclose(first, [direct[c] for c in deep], rtol=1e-5, atol=1e-6)
-    # the same encoder again: every case resumed; another encoder: every case done again
+    # --save-crops kept exactly those crops, for every good case
+    saved = read_cohort_crops(out)
+    assert sorted(saved) == sorted(ids[r] for r in FAST_GOOD_ROWS)
+    for phase in ("AP", "VP"):
+        np.testing.assert_array_equal(saved[row["patient_id"]][phase], crops[phase])
+    # the same encoder again (crops or not): every case resumed; another encoder: every case done again
     assert extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "encoder").resumed == len(FAST_GOOD_ROWS)
     torch.manual_seed(1)
     save_encoder(ViTEncoder(DinoViT(**small)), tmp_path / "other")

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from ..jsonable import json_default
+from .crops import CROPS_FINGERPRINT, crops_path, write_crops_atomically
 
 CASE_FORMAT = "delicaite-case-features"
 CASE_FORMAT_VERSION = 1
@@ -41,15 +42,17 @@ def _temporary_beside(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
 
 
-def settings_fingerprint(radiomics_params=None, deep_encoder=None) -> dict:
+def settings_fingerprint(radiomics_params=None, deep_encoder=None, save_crops: bool = False) -> dict:
     """Which settings a case file was made with: the radiomics settings' version number and a hash of
-    the dict, and the deep encoder's checksum (None without deep features)."""
+    the dict, the deep encoder's checksum (None without deep features) and, only when crops are asked
+    for, that they were saved (so a run without --save-crops still accepts a case that has them)."""
     from ..features import load_radiomics_settings
 
     settings, version = load_radiomics_settings(radiomics_params)
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
     return {"radiomics_settings_version": version, "radiomics_settings_sha256": digest,
-            "deep_encoder_sha256": None if deep_encoder is None else encoder_checksum(deep_encoder)}
+            "deep_encoder_sha256": None if deep_encoder is None else encoder_checksum(deep_encoder),
+            **(CROPS_FINGERPRINT if save_crops else {})}
 
 
 def encoder_checksum(path) -> str:
@@ -145,7 +148,7 @@ def limit_threads(threads: int) -> None:
 
 
 def compute_case(ap, vp, mask, *, device: str = "cpu", threads: int | None = None,
-                 radiomics_params=None, deep_encoder: str | None = None) -> dict:
+                 radiomics_params=None, deep_encoder: str | None = None, save_crops: bool = False) -> dict:
     """Features, slices, mask source and (when automatic) the label map of one case; raises on a bad case."""
     from ..features import extract_radiomics
     from ..io import load_case
@@ -165,14 +168,17 @@ def compute_case(ap, vp, mask, *, device: str = "cpu", threads: int | None = Non
     slices = largest_tumour_slices(case.label)
     features = extract_radiomics({"AP": case.ap, "VP": case.vp}, case.label, [s.index for s in slices],
                                  params=radiomics_params)
-    if deep_encoder:
+    crops = None
+    if deep_encoder or save_crops:
         from ..preprocessing import preprocess_case
 
+        crops = preprocess_case(case, slices)
+    if deep_encoder:
         encoder_device = "cpu" if device == "auto" else device
-        features.update(_loaded_encoder(str(deep_encoder), encoder_device).case_features(preprocess_case(case, slices)))
+        features.update(_loaded_encoder(str(deep_encoder), encoder_device).case_features(crops))
     return {"mask_source": mask_source, "slices": [{"index": s.index, "area_mm2": s.area_mm2} for s in slices],
             "alignment": case.alignment, "features": features,
-            "label": case.label if mask_source == AUTOMATIC_MASK else None}
+            "label": case.label if mask_source == AUTOMATIC_MASK else None, "crops": crops if save_crops else None}
 
 
 def describe_error(err: BaseException, base_dir=None) -> str:
@@ -189,17 +195,19 @@ def describe_error(err: BaseException, base_dir=None) -> str:
 
 def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, cases_dir: str, *,
                           device: str = "cpu", threads: int | None = None, radiomics_params=None,
-                          deep_encoder: str | None = None, base_dir: str | None = None) -> dict:
+                          deep_encoder: str | None = None, save_crops: bool = False,
+                          base_dir: str | None = None) -> dict:
     """Extract one case into ``cases_dir/<patient_id>.json``; return {patient_id, status, error, seconds}.
 
     A case without a mask is auto-segmented (on ``device``) and its label map is kept beside the case
-    file as ``<patient_id>_auto_segmentation.nii.gz`` for review.
+    file as ``<patient_id>_auto_segmentation.nii.gz`` for review; with ``save_crops`` the preprocessed
+    crops go beside it as ``<patient_id>_crops.npz`` (crops.py).
 
     status is "done", "skipped" (a finished file with the same settings exists) or "failed" (error
     says why; no file is written). ``threads`` limits this process's threads (parallel workers).
     """
     target = case_path(cases_dir, patient_id)
-    fingerprint = settings_fingerprint(radiomics_params, deep_encoder)
+    fingerprint = settings_fingerprint(radiomics_params, deep_encoder, save_crops)
     if is_finished(target, fingerprint):
         return {"patient_id": patient_id, "status": "skipped", "error": "", "seconds": 0.0}
     started = time.perf_counter()
@@ -209,12 +217,15 @@ def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, c
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = compute_case(ap, vp, mask, device=device, threads=threads, radiomics_params=radiomics_params,
-                                  deep_encoder=deep_encoder)
+                                  deep_encoder=deep_encoder, save_crops=save_crops)
         record = _case_record(patient_id, result, fingerprint, time.perf_counter() - started,
                               [describe_error(w.message, base_dir) for w in caught])
         if result["label"] is not None:  # before the case file, which marks the case finished
             write_label_atomically(segmentation_path(cases_dir, patient_id), result["label"])
             record["segmentation_file"] = segmentation_path(cases_dir, patient_id).name
+        if result["crops"] is not None:
+            write_crops_atomically(crops_path(cases_dir, patient_id), result["crops"])
+            record["crops_file"] = crops_path(cases_dir, patient_id).name
         write_json_atomically(target, record)
     except Exception as err:  # noqa: BLE001 — one bad case must not stop the cohort
         return {"patient_id": patient_id, "status": "failed", "error": describe_error(err, base_dir),
