@@ -115,8 +115,11 @@ def test_training_is_repeatable_for_a_seed_and_reports_each_epoch(training_patch
     assert not np.allclose(first.predict_proba(probe), other_seed.predict_proba(probe))
     assert [r.epoch for r in records] == [1, 2] and all(r.epochs == 2 for r in records)
     assert all(math.isfinite(r.loss) and math.isfinite(r.validation_loss) and 0 <= r.validation_auc <= 1 for r in records)
-    # the kept weights are those of the epoch with the lowest validation loss
-    assert first.settings["kept_epoch"] == 1 + int(np.argmin([r.validation_loss for r in records]))
+    # the kept weights are those of the epoch with the highest validation AUC (then the lowest loss)
+    best = min(range(2), key=lambda i: (-records[i].validation_auc, records[i].validation_loss))
+    assert first.settings["kept_epoch"] == best + 1
+    kept = first.predict_proba(validation[0])
+    assert roc_auc_score(validation[1], kept) == pytest.approx(records[best].validation_auc, abs=1e-9)
 
 
 def test_bad_input_is_refused_with_a_one_line_message(training_patches, tissue_cnn):

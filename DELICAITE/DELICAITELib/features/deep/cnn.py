@@ -142,7 +142,7 @@ def train_phase_cnn(crops, y, *, epochs: int = 30, batch_size: int = 16, learnin
 
     With ``augment`` each crop gets the study's random flips and ±30° rotation every epoch. Same seed,
     same data, same CPU thread count: same network. ``validation`` = (crops, y) is scored after each
-    epoch and the weights of the epoch with the lowest validation loss are kept. ``progress`` is called
+    epoch and the weights of the epoch with the highest validation AUC (then lowest loss) are kept. ``progress`` is called
     with an EpochRecord after each epoch."""
     pixels = check_crops(crops)
     labels = check_labels(y, len(pixels))
@@ -159,7 +159,10 @@ def train_phase_cnn(crops, y, *, epochs: int = 30, batch_size: int = 16, learnin
     order_rng = np.random.default_rng(seed)
     augmentation = training_augmentation(seed) if augment else None
     history: list[dict] = []
-    best_loss, best_state = np.inf, None
+    # The kept epoch: highest validation AUC, then lowest loss. Ranking is what the features and the
+    # stacking (which recalibrates) use; after few epochs batch-norm statistics are unsettled and the
+    # loss punished well-ranked but over-confident epochs (AUC 0.99 at loss 2.6 against 0.14 at 0.9).
+    best_key, best_state, best_epoch = (np.inf, np.inf), None, None
     for epoch in range(1, epochs + 1):
         network.train()
         order = order_rng.permutation(len(pixels))
@@ -180,8 +183,10 @@ def train_phase_cnn(crops, y, *, epochs: int = 30, batch_size: int = 16, learnin
         record = EpochRecord(epoch, epochs, total / len(order))
         if validation is not None:
             record.validation_loss, record.validation_auc = _validate(network, size, validation)
-            if record.validation_loss < best_loss:
-                best_loss, best_state = record.validation_loss, copy.deepcopy(network.state_dict())
+            auc = record.validation_auc
+            key = (-auc if auc is not None and np.isfinite(auc) else 0.0, record.validation_loss)
+            if key < best_key:
+                best_key, best_state, best_epoch = key, copy.deepcopy(network.state_dict()), epoch
         history.append(vars(record).copy())
         if progress is not None:
             progress(record)
@@ -192,7 +197,7 @@ def train_phase_cnn(crops, y, *, epochs: int = 30, batch_size: int = 16, learnin
         "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "weight_decay": weight_decay,
         "seed": seed, "augment": augment, "optimiser": "Adam", "loss": "BCE, pos_weight = negatives / positives",
         "n_crops": len(pixels), "n_positive": int(labels.sum()), "validation": validation is not None,
-        "kept_epoch": None if best_state is None else int(np.nanargmin([h["validation_loss"] for h in history]) + 1),
+        "kept_epoch": best_epoch, "kept_by": None if best_state is None else "validation AUC, then loss",
     }
     return PhaseCNN(network, size, phase, settings, history)
 
