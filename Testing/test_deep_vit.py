@@ -245,3 +245,16 @@ def test_training_checkpoint_wrappers_and_chunked_blocks_map_to_official_keys():
     assert "teacher.backbone.blocks.1.1.attn.qkv.weight" in checkpoint["model"]
     loaded = load_dinov2_state_dict(checkpoint).state_dict()
     assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
+
+
+def test_an_encoder_with_an_input_size_resizes_crops_and_keeps_it_in_its_file(tmp_path):
+    torch.manual_seed(0)
+    encoder = ViTEncoder(DinoViT(embed_dim=48, depth=2, num_heads=3, patch_size=8, img_size=32), input_size=32)
+    crops = np.random.default_rng(0).normal(size=(2, 224, 224)).astype(np.float32)
+    small = torch.nn.functional.interpolate(torch.from_numpy(crops)[:, None], size=(32, 32), mode="bilinear",
+                                            align_corners=False, antialias=True)[:, 0].numpy()
+    np.testing.assert_array_equal(encoder.slice_features(crops, block=2), encoder.slice_features(small, block=2))
+    save_encoder(encoder, tmp_path / "small")
+    loaded = load_encoder(tmp_path / "small")
+    assert loaded.input_size == 32
+    np.testing.assert_array_equal(loaded.slice_features(crops, block=2), encoder.slice_features(crops, block=2))

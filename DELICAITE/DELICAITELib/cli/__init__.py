@@ -11,14 +11,14 @@ import sys
 
 from .. import __version__
 from ..errors import DelicaiteError
-from . import batch_commands, case_commands, cohort_commands, segmentation_commands
+from . import batch_commands, case_commands, cohort_commands, deep_commands, segmentation_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="delicaite", description="TACE vs HAIC decision support for large HCC.")
     parser.add_argument("--version", action="version", version=f"delicaite {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for commands in (case_commands, segmentation_commands, cohort_commands, batch_commands):
+    for commands in (case_commands, segmentation_commands, cohort_commands, deep_commands, batch_commands):
         commands.add_parsers(sub)
     return parser
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from ... import __version__ as DELICAITE_VERSION
 from ...errors import DelicaiteError, ModelFileError
@@ -40,9 +41,12 @@ def feature_columns(embed_dim: int, block: int = DEFAULT_BLOCK, phases=("AP", "V
 class ViTEncoder:
     """A DinoViT in eval mode on a device, turning preprocessed crops into block features."""
 
-    def __init__(self, model: DinoViT, device: str | torch.device = "cpu") -> None:
+    def __init__(self, model: DinoViT, device: str | torch.device = "cpu", input_size: int | None = None) -> None:
+        """``input_size``: resize crops to this many px first (None: as given). An encoder pretrained on
+        small views (pretrain.py) records its view size here, so it sees crops at the scale it learned."""
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
+        self.input_size = None if input_size is None else int(input_size)
 
     @property
     def depth(self) -> int:
@@ -58,9 +62,12 @@ class ViTEncoder:
             raise DelicaiteError(f"expected crops (n, 224, 224) from preprocess_case, got shape {crops.shape}")
         if not np.all(np.isfinite(crops)):
             raise DelicaiteError("the crops hold NaN or infinite values; preprocess the slices with preprocess_case")
-        images = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32)).to(self.device)
+        images = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32)).to(self.device).unsqueeze(1)
+        if self.input_size is not None and images.shape[-2:] != (self.input_size, self.input_size):
+            images = F.interpolate(images, size=(self.input_size, self.input_size), mode="bilinear",
+                                   align_corners=False, antialias=True)
         # One z-scored CT channel repeated to the RGB channels the ViT was built for.
-        return images.unsqueeze(1).expand(-1, self.model.in_chans, -1, -1)
+        return images.expand(-1, self.model.in_chans, -1, -1)
 
     def _pooled(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, 1+R+N, D) → (B, 2D): the CLS token and the mean of the patch tokens (registers skipped)."""
@@ -99,6 +106,7 @@ def save_encoder(encoder: ViTEncoder, directory, note: str | None = None) -> dic
     metadata = {
         "architecture": encoder.model.architecture(),
         "default_block": DEFAULT_BLOCK,
+        "input_size": encoder.input_size,
         "features_per_slice": 2 * encoder.embed_dim,
         "how_made": note or "not stated",
         "state_dict_layout": "facebookresearch/dinov2 DinoVisionTransformer (block_chunks=0)",
@@ -127,10 +135,10 @@ def load_encoder(path, device: str | torch.device = "cpu") -> ViTEncoder:
     """An encoder from save_encoder's directory (or its model.json) or an official DINOv2 .pth file."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() in TORCH_CHECKPOINT_SUFFIXES:
-        state, architecture = _read_torch_checkpoint(path), None
+        state, architecture, input_size = _read_torch_checkpoint(path), None, None
     elif path.is_dir() or path.name == METADATA_FILE or not path.exists():
         state, metadata, _ = read_model_files(path, FORMAT_NAME, FORMAT_VERSION)
-        architecture = metadata.get("architecture")
+        architecture, input_size = metadata.get("architecture"), metadata.get("input_size")
         if not isinstance(architecture, dict):
             raise ModelFileError(f"model file {path} has no architecture; re-export it with save_encoder")
     else:
@@ -142,4 +150,4 @@ def load_encoder(path, device: str | torch.device = "cpu") -> ViTEncoder:
         raise
     except (DelicaiteError, TypeError) as exc:
         raise ModelFileError(f"{path}: {exc}") from None
-    return ViTEncoder(model, device)
+    return ViTEncoder(model, device, input_size)
