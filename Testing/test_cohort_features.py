@@ -243,12 +243,15 @@ def test_deep_encoder_adds_vit_columns_and_a_new_encoder_redoes_the_cases(serial
     torch.manual_seed(0)
     small = dict(embed_dim=48, depth=4, num_heads=3, patch_size=14, img_size=224)  # a test-sized ViT
     save_encoder(ViTEncoder(DinoViT(**small)), tmp_path / "encoder")
+    cnn_dir = _untrained_cnn_folder(tmp_path / "cnn")
     out = tmp_path / "features"
-    run = extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "encoder", save_crops=True)
+    run = extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "encoder", save_crops=True, deep_cnn=cnn_dir)
     assert (run.done, run.resumed, run.failed) == (len(FAST_GOOD_ROWS), 0, 1)
     table = read_features(out / "features.csv")
-    deep = [c for c in table.columns if c.startswith("deep_")]
+    deep = [c for c in table.columns if c.startswith("deep_vit")]
     assert deep == feature_columns(48) and len(deep) == 2 * 2 * 48
+    cnn_columns = [c for c in table.columns if c.startswith("deep_cnn")]
+    assert len(cnn_columns) == 2 * (1 + 512) + 1 and "deep_cnn_stacked_prob" in cnn_columns
     # radiomics as without the encoder; the deep columns as the encoder gives them for that case directly
     radiomics = serial_table(serial, without_phantom=True)
     np.testing.assert_allclose(table[radiomics.columns[1:]].to_numpy(float), radiomics.iloc[:, 1:].to_numpy(float),
@@ -262,15 +265,39 @@ def test_deep_encoder_adds_vit_columns_and_a_new_encoder_redoes_the_cases(serial
     direct = load_encoder(tmp_path / "encoder").case_features(crops)
     first = table.set_index("patient_id").loc[row["patient_id"], deep].to_numpy(float)
     np.testing.assert_allclose(first, [direct[c] for c in deep], rtol=1e-5, atol=1e-6)
+    from DELICAITELib.features.deep.cnn import case_cnn_features, load_phase_cnns
+
+    direct_cnn = case_cnn_features(crops, *load_phase_cnns(cnn_dir))  # crops resized to the CNNs' 64 px
+    first_cnn = table.set_index("patient_id").loc[row["patient_id"], cnn_columns].to_numpy(float)
+    np.testing.assert_allclose(first_cnn, [direct_cnn[c] for c in cnn_columns], rtol=1e-5, atol=1e-6)
     # --save-crops kept exactly those crops, for every good case
     saved = read_cohort_crops(out)
     assert sorted(saved) == sorted(ids[r] for r in FAST_GOOD_ROWS)
     for phase in ("AP", "VP"):
         np.testing.assert_array_equal(saved[row["patient_id"]][phase], crops[phase])
     # the same encoder again (crops or not): every case resumed; another encoder: every case done again
-    assert extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "encoder").resumed == len(FAST_GOOD_ROWS)
+    assert extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "encoder",
+                                   deep_cnn=cnn_dir).resumed == len(FAST_GOOD_ROWS)
     torch.manual_seed(1)
     save_encoder(ViTEncoder(DinoViT(**small)), tmp_path / "other")
-    assert extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "other").done == len(FAST_GOOD_ROWS)
+    assert extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "other",
+                                   deep_cnn=cnn_dir).done == len(FAST_GOOD_ROWS)
     with pytest.raises(DelicaiteError, match="deep encoder not found"):
         extract_cohort_features(fast_dir, out, deep_encoder=tmp_path / "nowhere")
+
+
+def _untrained_cnn_folder(folder):
+    """A CNN folder as `delicaite deep train-cnn` writes it, with untrained 64 px networks and a stacking
+    fitted on made-up probabilities: enough to check what cohort features does with it."""
+    import torch
+
+    from DELICAITELib.features.deep.cnn import CNN_FOLDERS, STACKING_FOLDER, PhaseCNN, build_resnet18, save_phase_cnn
+    from DELICAITELib.features.deep.stacking import PhaseStacking, save_stacking
+
+    torch.manual_seed(0)
+    for phase, name in CNN_FOLDERS.items():
+        save_phase_cnn(PhaseCNN(build_resnet18().eval(), (64, 64), phase), folder / name)
+    rng = np.random.default_rng(0)
+    p_ap, p_vp = rng.uniform(0.05, 0.95, 40), rng.uniform(0.05, 0.95, 40)
+    save_stacking(PhaseStacking().fit(p_ap, p_vp, rng.random(40) < p_ap), folder / STACKING_FOLDER)
+    return folder

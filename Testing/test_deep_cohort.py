@@ -64,6 +64,12 @@ def test_cnn_per_phase_finds_pd_and_draws_grad_cam(cohort, tmp_path):
         assert summary["phases"][phase]["validation_auc"] > 0.85, summary["phases"]
         assert (tmp_path / "cnn" / f"cnn_{phase.lower()}" / "model.json").is_file()
     assert summary["stacked_validation_auc"] > 0.85
+    # the folder is what `cohort features --deep-cnn` loads: both networks and the stacking, checksummed
+    from DELICAITELib.features.deep.cnn import load_phase_cnns
+
+    cnns, stacking = load_phase_cnns(tmp_path / "cnn")
+    assert {p: c.phase for p, c in cnns.items()} == {"AP": "AP", "VP": "VP"}
+    assert stacking.to_dict() == summary["stacking"]
     pictures = [tmp_path / "cnn" / p for p in summary["gradcam"]]
     assert len(pictures) == 6 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pictures)
     # no patient identifier in what was written

@@ -19,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from torch.nn import functional as F
 
 from . import __version__ as DELICAITE_VERSION
 from .cohort import read_cohort
@@ -46,16 +44,6 @@ def training_patients(cohort_dir, features_dir, seed: int = 0, need_pd: bool = T
         raise DelicaiteError(f"no training-centre patient{' with a known PD' if need_pd else ''} has crops under "
                              f"{features_dir}: run `delicaite cohort features --save-crops` first")
     return rows[["patient_id", "pd"]]
-
-
-def resized(crops: np.ndarray, size: int | None) -> np.ndarray:
-    """(n, H, W) crops bilinearly resized to size × size (as given when size is None or already so)."""
-    crops = np.asarray(crops, dtype=np.float32)
-    if size is None or crops.shape[-2:] == (size, size):
-        return crops
-    out = F.interpolate(torch.from_numpy(crops)[:, None], size=(size, size), mode="bilinear", align_corners=False,
-                        antialias=True)
-    return out[:, 0].numpy()
 
 
 def _write_json(path: Path, record: dict) -> None:
@@ -136,10 +124,9 @@ def train_cohort_cnns(cohort_dir, features_dir, out_dir, *, epochs: int = 30, in
 
     ``input_size`` resizes the 224 px crops (smaller trains faster); the CNN files record it.
     Writes cnn_ap/, cnn_vp/, stacking/ (checksummed files), gradcam/*.png and cnn_training.json."""
-    from .features.deep.cnn import save_phase_cnn, train_phase_cnn
+    from .features.deep.cnn import CNN_FOLDERS, STACKING_FOLDER, resize_crops, save_phase_cnn, train_phase_cnn
     from .features.deep.gradcam import grad_cam, save_gradcam_png
-    from .features.deep.stacking import PhaseStacking
-    from .model.files import write_model_files
+    from .features.deep.stacking import PhaseStacking, save_stacking
 
     say = progress or (lambda message: None)
     patients = training_patients(cohort_dir, features_dir, seed)
@@ -153,7 +140,7 @@ def train_cohort_cnns(cohort_dir, features_dir, out_dir, *, epochs: int = 30, in
     out.mkdir(parents=True, exist_ok=True)
 
     def stack(rows: np.ndarray, phase: str) -> tuple[np.ndarray, np.ndarray]:
-        images = [resized(crops[pid][phase], input_size) for pid in ids[rows]]
+        images = [resize_crops(crops[pid][phase], input_size) for pid in ids[rows]]
         return np.concatenate(images), np.repeat(y[rows], [len(i) for i in images])
 
     cnns, validation_p, record = {}, {}, {}
@@ -164,18 +151,18 @@ def train_cohort_cnns(cohort_dir, features_dir, out_dir, *, epochs: int = 30, in
         cnn = train_phase_cnn(train_x, train_y, epochs=epochs, seed=seed, validation=(val_x, val_y), phase=phase,
                               progress=lambda r, p=phase: say(f"{p} epoch {r.epoch}/{r.epochs}: loss {r.loss:.3f}, "
                                                               f"validation AUC {r.validation_auc:.3f}"))
-        save_phase_cnn(cnn, out / f"cnn_{phase.lower()}", note="trained by `delicaite deep train-cnn`")
+        save_phase_cnn(cnn, out / CNN_FOLDERS[phase], note="trained by `delicaite deep train-cnn`")
         cnns[phase] = cnn
-        validation_p[phase] = np.array([cnn.predict_proba(resized(crops[pid][phase], input_size)).mean()
+        validation_p[phase] = np.array([cnn.predict_proba(resize_crops(crops[pid][phase], input_size)).mean()
                                         for pid in ids[validation]])
         record[phase] = {"kept_epoch": cnn.settings.get("kept_epoch"), "validation_auc": _auc(y[validation], validation_p[phase])}
     stacking = PhaseStacking().fit(validation_p["AP"], validation_p["VP"], y[validation])
-    write_model_files(out / "stacking", {}, {"stacking": stacking.to_dict(), **_stamp()}, "delicaite-phase-stacking", 1)
+    save_stacking(stacking, out / STACKING_FOLDER, note="fitted on the validation patients' CNN probabilities")
     stacked = stacking.predict_proba(validation_p["AP"], validation_p["VP"])
     pictures = []
     for k, pid in enumerate(ids[validation][:GRADCAM_EXAMPLES], start=1):
         for phase in PHASES:
-            crop = resized(crops[pid][phase], input_size)[0]  # the largest tumour slice
+            crop = resize_crops(crops[pid][phase], input_size)[0]  # the largest tumour slice
             path = out / "gradcam" / f"validation_patient_{k}_{phase.lower()}.png"
             path.parent.mkdir(exist_ok=True)
             save_gradcam_png(crop, grad_cam(cnns[phase], crop), path, title=f"validation patient {k}, {phase}")

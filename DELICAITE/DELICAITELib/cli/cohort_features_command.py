@@ -18,7 +18,7 @@ def cmd_features(args) -> None:
 
     run = extract_cohort_features(args.cohort, args.out, workers=args.workers, scheduler=args.scheduler,
                                   device=args.device, radiomics_params=args.radiomics_params,
-                                  deep_encoder=args.deep_encoder, save_crops=args.save_crops,
+                                  deep_encoder=args.deep_encoder, save_crops=args.save_crops, deep_cnn=args.deep_cnn,
                                   progress_bar=not args.no_progress, say=_say)
     print(f"wrote {args.out}/{FEATURES_FILE}: {len(run.features)} case(s), "
           f"{run.features.shape[1] - 1} feature columns ({run.done} extracted now, {run.resumed} resumed)")
@@ -50,6 +50,9 @@ def add_cohort_parser(cohort_sub) -> None:
     features.add_argument("--deep-encoder", metavar="PATH",
                           help="ViT encoder (a folder saved by DELICAITE, or an official DINOv2 .pth checkpoint): adds "
                                "its block-4 features of both phases as deep_vit_* columns (nothing is downloaded)")
+    features.add_argument("--deep-cnn", metavar="DIR",
+                          help="CNN folder of `delicaite deep train-cnn`: adds each phase's PD probability and 512 "
+                               "pooled features and the stacked probability as deep_cnn_* columns")
     features.add_argument("--save-crops", action="store_true",
                           help="also keep each case's preprocessed 224 × 224 crops (OUT/cases/<id>_crops.npz) for "
                                "`delicaite deep` pretraining, block report and CNN training")

@@ -42,7 +42,7 @@ def _temporary_beside(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
 
 
-def settings_fingerprint(radiomics_params=None, deep_encoder=None, save_crops: bool = False) -> dict:
+def settings_fingerprint(radiomics_params=None, deep_encoder=None, save_crops: bool = False, deep_cnn=None) -> dict:
     """Which settings a case file was made with: the radiomics settings' version number and a hash of
     the dict, the deep encoder's checksum (None without deep features) and, only when crops are asked
     for, that they were saved (so a run without --save-crops still accepts a case that has them)."""
@@ -52,7 +52,20 @@ def settings_fingerprint(radiomics_params=None, deep_encoder=None, save_crops: b
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
     return {"radiomics_settings_version": version, "radiomics_settings_sha256": digest,
             "deep_encoder_sha256": None if deep_encoder is None else encoder_checksum(deep_encoder),
+            "deep_cnn_sha256": None if deep_cnn is None else cnn_folder_checksum(deep_cnn),
             **(CROPS_FINGERPRINT if save_crops else {})}
+
+
+def cnn_folder_checksum(path) -> str:
+    """One sum over the metadata_sha256 of a CNN folder's AP and VP networks and its stacking."""
+    from ..errors import DelicaiteError
+    from ..features.deep.cnn import CNN_FOLDERS, STACKING_FOLDER
+
+    path = Path(path)
+    if not path.is_dir():
+        raise DelicaiteError(f"CNN folder not found: {path} (write one with `delicaite deep train-cnn`)")
+    parts = [encoder_checksum(path / folder) for folder in (*CNN_FOLDERS.values(), STACKING_FOLDER)]
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
 def encoder_checksum(path) -> str:
@@ -71,6 +84,14 @@ def encoder_checksum(path) -> str:
         except (OSError, ValueError, KeyError, TypeError):
             raise DelicaiteError(f"deep encoder {metadata} is not a DELICAITE encoder file (no metadata_sha256)") from None
     return hashlib.sha256(metadata.read_bytes()).hexdigest()
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded_cnns(path: str):
+    """Each worker process loads (and checks) the CNN folder once."""
+    from ..features.deep.cnn import load_phase_cnns
+
+    return load_phase_cnns(path)
 
 
 @functools.lru_cache(maxsize=2)
@@ -148,7 +169,8 @@ def limit_threads(threads: int) -> None:
 
 
 def compute_case(ap, vp, mask, *, device: str = "cpu", threads: int | None = None,
-                 radiomics_params=None, deep_encoder: str | None = None, save_crops: bool = False) -> dict:
+                 radiomics_params=None, deep_encoder: str | None = None, save_crops: bool = False,
+                 deep_cnn: str | None = None) -> dict:
     """Features, slices, mask source and (when automatic) the label map of one case; raises on a bad case."""
     from ..features import extract_radiomics
     from ..io import load_case
@@ -169,13 +191,17 @@ def compute_case(ap, vp, mask, *, device: str = "cpu", threads: int | None = Non
     features = extract_radiomics({"AP": case.ap, "VP": case.vp}, case.label, [s.index for s in slices],
                                  params=radiomics_params)
     crops = None
-    if deep_encoder or save_crops:
+    if deep_encoder or save_crops or deep_cnn:
         from ..preprocessing import preprocess_case
 
         crops = preprocess_case(case, slices)
     if deep_encoder:
         encoder_device = "cpu" if device == "auto" else device
         features.update(_loaded_encoder(str(deep_encoder), encoder_device).case_features(crops))
+    if deep_cnn:
+        from ..features.deep.cnn import case_cnn_features
+
+        features.update(case_cnn_features(crops, *_loaded_cnns(str(deep_cnn))))
     return {"mask_source": mask_source, "slices": [{"index": s.index, "area_mm2": s.area_mm2} for s in slices],
             "alignment": case.alignment, "features": features,
             "label": case.label if mask_source == AUTOMATIC_MASK else None, "crops": crops if save_crops else None}
@@ -195,7 +221,7 @@ def describe_error(err: BaseException, base_dir=None) -> str:
 
 def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, cases_dir: str, *,
                           device: str = "cpu", threads: int | None = None, radiomics_params=None,
-                          deep_encoder: str | None = None, save_crops: bool = False,
+                          deep_encoder: str | None = None, save_crops: bool = False, deep_cnn: str | None = None,
                           base_dir: str | None = None) -> dict:
     """Extract one case into ``cases_dir/<patient_id>.json``; return {patient_id, status, error, seconds}.
 
@@ -207,7 +233,7 @@ def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, c
     says why; no file is written). ``threads`` limits this process's threads (parallel workers).
     """
     target = case_path(cases_dir, patient_id)
-    fingerprint = settings_fingerprint(radiomics_params, deep_encoder, save_crops)
+    fingerprint = settings_fingerprint(radiomics_params, deep_encoder, save_crops, deep_cnn)
     if is_finished(target, fingerprint):
         return {"patient_id": patient_id, "status": "skipped", "error": "", "seconds": 0.0}
     started = time.perf_counter()
@@ -217,7 +243,7 @@ def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, c
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = compute_case(ap, vp, mask, device=device, threads=threads, radiomics_params=radiomics_params,
-                                  deep_encoder=deep_encoder, save_crops=save_crops)
+                                  deep_encoder=deep_encoder, save_crops=save_crops, deep_cnn=deep_cnn)
         record = _case_record(patient_id, result, fingerprint, time.perf_counter() - started,
                               [describe_error(w.message, base_dir) for w in caught])
         if result["label"] is not None:  # before the case file, which marks the case finished

@@ -45,7 +45,7 @@ class FeatureRun:
 
 def extract_cohort_features(cohort_dir, out_dir, *, workers: int = 1, scheduler: str | None = None,
                             device: str = "cpu", radiomics_params=None, deep_encoder=None, save_crops: bool = False,
-                            progress_bar: bool = False,
+                            deep_cnn=None, progress_bar: bool = False,
                             say: Callable[[str], None] | None = None) -> FeatureRun:
     """Extract every manifest row with images into ``out_dir`` (see the module docstring).
 
@@ -68,13 +68,18 @@ def extract_cohort_features(cohort_dir, out_dir, *, workers: int = 1, scheduler:
     cases_dir.mkdir(parents=True, exist_ok=True)
     if removed := remove_stale_temporaries(cases_dir):
         say(f"removed {removed} unfinished temporary file(s) of an interrupted run")
-    fingerprint = settings_fingerprint(radiomics_params, deep_encoder, save_crops)
+    fingerprint = settings_fingerprint(radiomics_params, deep_encoder, save_crops, deep_cnn)
     params = None if radiomics_params is None else str(Path(radiomics_params).resolve())
     encoder = None if deep_encoder is None else str(Path(deep_encoder).resolve())
     if encoder is not None:  # a bad encoder file fails here, once, rather than in every case
         from ..features.deep.encoder import load_encoder
 
         load_encoder(encoder)
+    cnn = None if deep_cnn is None else str(Path(deep_cnn).resolve())
+    if cnn is not None:
+        from ..features.deep.cnn import load_phase_cnns
+
+        load_phase_cnns(cnn)
     todo = [row for row in with_images.itertuples() if not is_finished(case_path(cases_dir, row.patient_id),
                                                                          fingerprint)]
     resumed = len(with_images) - len(todo)
@@ -83,7 +88,7 @@ def extract_cohort_features(cohort_dir, out_dir, *, workers: int = 1, scheduler:
     say(f"{len(with_images)} case(s) with images ({len(manifest) - len(with_images)} covariates-only row(s) "
         f"skipped): {resumed} already done, {len(todo)} to extract in {where}")
     tasks = [dict(patient_id=row.patient_id, ap=row.ap, vp=row.vp, mask=row.mask, cases_dir=str(cases_dir),
-                  device=device, radiomics_params=params, deep_encoder=encoder, save_crops=save_crops,
+                  device=device, radiomics_params=params, deep_encoder=encoder, save_crops=save_crops, deep_cnn=cnn,
                   base_dir=str(cohort.resolve()))
              for row in todo]
     lines = {row.patient_id: line_of(row.Index) for row in todo}

@@ -17,6 +17,7 @@ from pathlib import Path
 import monai
 import numpy as np
 import torch
+from torch.nn import functional as F
 from monai.networks.nets import ResNet
 from sklearn.metrics import roc_auc_score
 from torch import nn
@@ -202,20 +203,53 @@ def train_phase_cnn(crops, y, *, epochs: int = 30, batch_size: int = 16, learnin
     return PhaseCNN(network, size, phase, settings, history)
 
 
-def case_cnn_features(arrays: Mapping[str, np.ndarray], cnns: Mapping[str, PhaseCNN]) -> dict[str, float]:
+def resize_crops(crops, size: tuple[int, int] | int | None) -> np.ndarray:
+    """(n, H, W) crops bilinearly resized (with antialiasing) to ``size``; as given when None or already so."""
+    pixels = np.asarray(crops, dtype=np.float32)
+    if size is None:
+        return pixels
+    size = (size, size) if isinstance(size, int) else tuple(int(v) for v in size)
+    if pixels.ndim != 3 or tuple(pixels.shape[1:]) == size:
+        return pixels
+    out = F.interpolate(torch.from_numpy(np.ascontiguousarray(pixels))[:, None], size=size, mode="bilinear",
+                        align_corners=False, antialias=True)
+    return out[:, 0].numpy()
+
+
+def case_cnn_features(arrays: Mapping[str, np.ndarray], cnns: Mapping[str, PhaseCNN], stacking=None) -> dict[str, float]:
     """One case's deep CNN columns: per phase the mean over its slices of the PD probability
-    (``deep_cnn_ap_prob``) and of the 512 pooled features (``deep_cnn_ap_f000`` …)."""
+    (``deep_cnn_ap_prob``) and of the 512 pooled features (``deep_cnn_ap_f000`` …); with a fitted
+    PhaseStacking also their combination ``deep_cnn_stacked_prob``. Crops are resized to the size
+    each CNN was trained on."""
     columns: dict[str, float] = {}
     for phase, cnn in cnns.items():
         if cnn.phase is not None and cnn.phase != phase:
             raise DelicaiteError(f"the CNN given for {phase} was trained on {cnn.phase}; pass {{'AP': ap_cnn, 'VP': vp_cnn}}")
         if phase not in arrays:
             raise DelicaiteError(f"no {phase} crops for this case (got {', '.join(arrays) or 'none'}); run preprocess_case")
-        logits, features = cnn.logits_and_features(arrays[phase])
+        logits, features = cnn.logits_and_features(resize_crops(arrays[phase], cnn.input_size))
         prefix = f"deep_cnn_{phase.lower()}"
         columns[f"{prefix}_prob"] = float(np.mean(1.0 / (1.0 + np.exp(-logits))))
         columns.update({f"{prefix}_f{k:03d}": float(v) for k, v in enumerate(features.mean(axis=0))})
+    if stacking is not None:
+        columns["deep_cnn_stacked_prob"] = float(stacking.predict_proba(columns["deep_cnn_ap_prob"],
+                                                                        columns["deep_cnn_vp_prob"])[0])
     return columns
+
+
+CNN_FOLDERS = {"AP": "cnn_ap", "VP": "cnn_vp"}  # a CNN folder (`delicaite deep train-cnn`): one per phase
+STACKING_FOLDER = "stacking"                    # + the AP/VP stacking
+
+
+def load_phase_cnns(directory) -> tuple[dict[str, PhaseCNN], object]:
+    """({"AP": cnn, "VP": cnn}, PhaseStacking) of a folder written by `delicaite deep train-cnn`."""
+    from .stacking import load_stacking
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DelicaiteError(f"CNN folder not found: {directory} (write one with `delicaite deep train-cnn`)")
+    cnns = {phase: load_phase_cnn(directory / folder) for phase, folder in CNN_FOLDERS.items()}
+    return cnns, load_stacking(directory / STACKING_FOLDER)
 
 
 def save_phase_cnn(cnn: PhaseCNN, directory, note: str | None = None) -> Path:

@@ -89,3 +89,17 @@ class PhaseStacking:
         if not (np.all(np.isfinite(stacking.coef_)) and math.isfinite(stacking.intercept_)):
             raise DelicaiteError("the stacking entry holds non-finite weights; re-export the model")
         return stacking
+
+
+def save_stacking(stacking: PhaseStacking, directory, note: str | None = None) -> None:
+    """The three weights as a checksummed model folder (no arrays: model.json carries them)."""
+    from ...model.files import write_model_files
+
+    write_model_files(directory, {}, {"stacking": stacking.to_dict(), "note": note}, STACKING_KIND, STACKING_VERSION)
+
+
+def load_stacking(path) -> PhaseStacking:
+    from ...model.files import read_model_files
+
+    _, meta, _ = read_model_files(path, STACKING_KIND, STACKING_VERSION)
+    return PhaseStacking.from_dict(meta.get("stacking"))
