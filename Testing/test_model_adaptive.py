@@ -88,3 +88,40 @@ def test_adaptive_model_saves_its_weights_and_reloads(fitted_pair, tmp_path):
     assert loaded.training_summary_["penalties"]["interaction_input_weights"] == pytest.approx(
         list(adaptive.penalties_.interaction_input_weights))
     assert np.allclose(loaded.interaction_score(sample.X), adaptive.interaction_score(sample.X), atol=1e-5)
+
+
+def test_screen_weights_favour_the_covariates_that_carry_the_outcome():
+    from DELICAITELib.model.adaptive import screen_weights
+
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(400, 8))
+    t = np.where(rng.random(400) < 0.5, 1.0, -1.0)
+    logit = 1.5 * xs[:, 0] + 1.5 * t * xs[:, 1]  # x1 main effect, x2 interaction, the rest noise
+    y = (rng.random(400) < 1.0 / (1.0 + np.exp(-logit))).astype(float)
+    weights = np.array(screen_weights(xs, t, y, np.ones(400), 1.0, seed=0))
+    assert weights.min() == 1.0 and (weights >= 1.0).all()
+    assert max(weights[0], weights[1]) < weights[2:].min()
+
+
+def test_the_tree_pilot_starts_the_search_only_with_few_patients_per_covariate():
+    from DELICAITELib.model.interaction import SCREEN_PATIENTS_PER_COVARIATE
+
+    rng = np.random.default_rng(1)
+    p = 20
+    n = SCREEN_PATIENTS_PER_COVARIATE * p - 40  # 8 patients per covariate
+    x = rng.normal(size=(n, p))
+    therapy = np.where(rng.random(n) < 0.5, "HAIC", "TACE")
+    t = np.where(therapy == "HAIC", 1.0, -1.0)
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(x[:, 0] + t * x[:, 1])))).astype(int)
+    options = dict(n_ensemble=2, epochs=30, random_state=0)
+    few = InteractionModel(**options).fit(x, therapy, y)
+    assert all(",screened" in label for label in few.penalty_validation_ if not label.endswith(",adaptive")) \
+        and any(label.endswith(",screened") for label in few.penalty_validation_)
+    weights = np.array(few.penalties_.interaction_input_weights)
+    assert weights.shape == (p,) and weights.min() == 1.0
+    # the same cohort with its covariates cut to 10: enough patients per covariate, no pilot
+    many = InteractionModel(**options).fit(x[:, :10], therapy, y)
+    assert not any("screened" in label for label in many.penalty_validation_)
+    # and input_screen=False turns it off
+    unscreened = InteractionModel(input_screen=False, **options).fit(x, therapy, y)
+    assert not any("screened" in label for label in unscreened.penalty_validation_)

@@ -200,12 +200,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="settings run in this many processes at once")
     parser.add_argument("--assignments", nargs="+", choices=FULL_GRID["assignment"], default=None,
                         help="only these therapy assignments (default: those of the grid)")
+    parser.add_argument("--n", nargs="+", type=int, choices=FULL_GRID["n"], default=None, help="only these sample sizes")
+    parser.add_argument("--p", nargs="+", type=int, choices=FULL_GRID["p"], default=None,
+                        help="only these numbers of covariates")
     args = parser.parse_args()
     _one_thread()
 
     grid = dict(QUICK_GRID if args.quick else FULL_GRID)
-    if args.assignments:
-        grid["assignment"] = tuple(args.assignments)
+    for name, chosen in (("assignment", args.assignments), ("n", args.n), ("p", args.p)):
+        if chosen:
+            grid[name] = tuple(chosen)
     seeds = range(args.seeds or (2 if args.quick else 5))
     settings = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     start = time.perf_counter()

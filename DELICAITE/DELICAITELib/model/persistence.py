@@ -65,10 +65,10 @@ def load_model(path) -> InteractionModel:
     arrays, meta, meta_path = read_model_files(path, FORMAT_NAME, FORMAT_VERSION)
 
     try:
-        # Files written before the input group lasso, the penalty search and the adaptive refit were
-        # trained without them.
+        # Files written before the input group lasso, the penalty search, the adaptive refit and the
+        # input screen were trained without them.
         hyperparameters = {"input_penalty": 0.0, "penalty_search": False, "adaptive_inputs": 0.0, "penalty_pooling": "best",
-                           **meta["hyperparameters"]}
+                           "input_screen": False, **meta["hyperparameters"]}
         model = InteractionModel(**hyperparameters, cutoff=meta["cutoff"])
         n_features = int(meta["n_features"])
         names = meta["feature_names"]

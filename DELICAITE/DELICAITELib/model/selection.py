@@ -87,9 +87,9 @@ def within_one_standard_error(per_patient: dict[str, tuple[np.ndarray, np.ndarra
     return kept
 
 
-def _label(penalties: Penalties) -> str:
-    adaptive = "" if penalties.interaction_input_weights is None else ",adaptive"
-    return f"decay={penalties.interaction_decay:g},inputs={penalties.interaction_inputs:g}{adaptive}"
+def _label(penalties: Penalties, kind: str = "") -> str:
+    """The candidate's name: h's penalties, and ",screened" / ",adaptive" for pilot / refit input weights."""
+    return f"decay={penalties.interaction_decay:g},inputs={penalties.interaction_inputs:g}{kind}"
 
 
 @dataclass
@@ -105,12 +105,13 @@ class PenaltyChoice:
 
 def choose_penalties(fit_ensemble: Callable[[Penalties], list], bootstrap_rows, xs, t, y, w,
                      main: tuple[float, float], grid=INTERACTION_GRID, adaptive_gamma: float = 1.0,
-                     pooling: str = "one_se") -> PenaltyChoice:
+                     pooling: str = "one_se", input_weights: tuple[float, ...] | None = None) -> PenaltyChoice:
     """Search h's candidates in ``grid`` with g's (decay, inputs) = ``main``; with ``adaptive_gamma`` > 0
     each candidate also gets an adaptive refit (model/adaptive.py: input weights from that candidate's
-    own ensemble). ``pooling`` "best" keeps the lowest loss's ensemble; "one_se" pools the members of every
-    candidate within one standard error of it (the one-standard-error rule: candidates the out-of-bag
-    patients cannot tell apart are averaged rather than picked between by noise).
+    own ensemble); ``input_weights`` (pilot weights, model/adaptive.py's screen_weights) start both towers
+    of every candidate's first fit. ``pooling`` "best" keeps the lowest loss's ensemble; "one_se" pools the
+    members of every candidate within one standard error of it (the one-standard-error rule: candidates the
+    out-of-bag patients cannot tell apart are averaged rather than picked between by noise).
 
     ``fit_ensemble(penalties)`` trains every member on its bootstrap sample (``bootstrap_rows``, the same
     samples and seeds for every candidate, so the comparison sees one source of noise)."""
@@ -118,17 +119,17 @@ def choose_penalties(fit_ensemble: Callable[[Penalties], list], bootstrap_rows, 
         raise ValueError(f"pooling must be one of {POOLING}, got {pooling!r}")
     fits, per_patient = {}, {}
 
-    def consider(penalties: Penalties) -> list:
+    def consider(penalties: Penalties, kind: str) -> list:
         networks = fit_ensemble(penalties)
-        fits[_label(penalties)] = (penalties, networks)
-        per_patient[_label(penalties)] = out_of_bag_losses(networks, bootstrap_rows, xs, t, y, w)
+        fits[_label(penalties, kind)] = (penalties, networks)
+        per_patient[_label(penalties, kind)] = out_of_bag_losses(networks, bootstrap_rows, xs, t, y, w)
         return networks
 
     for decay, inputs in grid:
-        penalties = Penalties(*main, decay, inputs)
-        networks = consider(penalties)
+        penalties = Penalties(*main, decay, inputs, input_weights, input_weights)
+        networks = consider(penalties, "" if input_weights is None else ",screened")
         if adaptive_gamma > 0:
-            consider(adaptive_penalties(penalties, networks, adaptive_gamma))
+            consider(adaptive_penalties(penalties, networks, adaptive_gamma), ",adaptive")
     losses = {label: _weighted_mean(*pair) for label, pair in per_patient.items()}
     best = min(losses, key=losses.get)
     pooled = within_one_standard_error(per_patient, best) if pooling == "one_se" else [best]
