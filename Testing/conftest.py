@@ -80,3 +80,15 @@ def ircadb17_independent_largest(ircadb17_dir):
     """The three (area mm², CT slice index) with the largest tumour area, largest first, from pydicom alone."""
     areas = _independent_tumour_areas(ircadb17_dir)
     return sorted(((a, i) for i, a in areas.items() if a > 0), key=lambda t: (-t[0], t[1]))[:3]
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: on two shared cores a second one spins waiting (the CNN tests took
+    31 s with one thread against 172 s with two). Use with pytestmark = pytest.mark.usefixtures(...)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

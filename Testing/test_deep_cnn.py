@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-import torch
 from matplotlib.image import imread
 from sklearn.metrics import roc_auc_score
 
@@ -47,13 +46,7 @@ def label_between(label: sitk.Image, first: int, last: int) -> sitk.Image:
     return kept
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One thread: on two shared cores a second one spins waiting (measured: 31 s vs 172 s for this file)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

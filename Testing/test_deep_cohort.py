@@ -25,12 +25,7 @@ from DELICAITELib.features.deep.vit import DinoViT
 SIZE = 64  # crops of 64 px keep training on the CPU short; the code is the same at 224
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

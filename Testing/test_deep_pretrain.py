@@ -29,14 +29,7 @@ AUC_MARGIN = 0.03
 LOSS_DROP = 0.05
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The cores are shared (two threads on a busy core run far slower), and the numbers above were
-    measured with one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def simulated_blocks(n_blocks: int = 6, signal_block: int = 3, n: int = 120, d: int = 24, seed: int = 0):

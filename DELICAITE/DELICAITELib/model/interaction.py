@@ -79,7 +79,11 @@ class InteractionModel(BaseEstimator):
     0.80 → 0.84; nonlinear h, n = 2000, p = 10: 0.89 → 0.92), for twice the time again (members are
     trained all at once, model/stacked.py, which pays for most of it). Pooling the candidates within one
     standard error of the best out-of-bag loss rather than picking one raised linear h, n = 300, p = 10
-    from 0.66 to 0.70 and left the other development settings as they were.
+    from 0.66 to 0.70 and left the other development settings as they were. With fewer than 10 patients
+    per covariate the networks memorise their bootstrap samples and their own ranking of the covariates
+    is noise, so a gradient-boosting pilot sets the first fit's input weights (input_screen; nonlinear h,
+    n = 300, p = 50: 0.19 → 0.37 randomized, 0.26 → 0.39 confounded, linear h there unchanged at 0.55);
+    see SCREEN_PATIENTS_PER_COVARIATE for why it stays off with more patients per covariate.
     """
 
     def __init__(
