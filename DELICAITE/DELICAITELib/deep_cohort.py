@@ -22,28 +22,28 @@ import pandas as pd
 
 from . import __version__ as DELICAITE_VERSION
 from .cohort import read_cohort
-from .cohort_features.crops import read_cohort_crops
+from .cohort_features.crops import patients_with_crops, read_cohort_crops
 from .cohort_models import design_frame
 from .comparators.splits import TRAINING, centre_split, stratified_share
 from .errors import DelicaiteError
-from .preprocessing import PHASES
+from .preprocessing import PHASES, resize_crops
 
 GRADCAM_EXAMPLES = 3  # validation patients drawn with Grad-CAM, named by their order only (no identifiers)
 
 
 def training_patients(cohort_dir, features_dir, seed: int = 0, need_pd: bool = True) -> pd.DataFrame:
-    """patient_id and pd of the training centre's patients that have crops (and, with need_pd, a known PD)."""
+    """patient_id, therapy and pd of the training centre's patients that have crops (and, with need_pd, a
+    known PD)."""
     frame = design_frame(read_cohort(cohort_dir, check_image_paths=False))
     splits, _ = centre_split(frame, seed=seed)
     rows = frame[(splits["set"] == TRAINING).to_numpy()]
     if need_pd:
         rows = rows[rows["pd"].notna()]
-    with_crops = {p.name[: -len("_crops.npz")] for p in (Path(features_dir) / "cases").glob("*_crops.npz")}
-    rows = rows[rows["patient_id"].isin(with_crops)].reset_index(drop=True)
+    rows = rows[rows["patient_id"].isin(patients_with_crops(features_dir))].reset_index(drop=True)
     if rows.empty:
         raise DelicaiteError(f"no training-centre patient{' with a known PD' if need_pd else ''} has crops under "
                              f"{features_dir}: run `delicaite cohort features --save-crops` first")
-    return rows[["patient_id", "pd"]]
+    return rows[["patient_id", "therapy", "pd"]]
 
 
 def _write_json(path: Path, record: dict) -> None:
@@ -124,16 +124,14 @@ def train_cohort_cnns(cohort_dir, features_dir, out_dir, *, epochs: int = 30, in
 
     ``input_size`` resizes the 224 px crops (smaller trains faster); the CNN files record it.
     Writes cnn_ap/, cnn_vp/, stacking/ (checksummed files), gradcam/*.png and cnn_training.json."""
-    from .features.deep.cnn import CNN_FOLDERS, STACKING_FOLDER, resize_crops, save_phase_cnn, train_phase_cnn
+    from .features.deep.cnn import CNN_FOLDERS, STACKING_FOLDER, save_phase_cnn, train_phase_cnn
     from .features.deep.gradcam import grad_cam, save_gradcam_png
     from .features.deep.stacking import PhaseStacking, save_stacking
 
     say = progress or (lambda message: None)
     patients = training_patients(cohort_dir, features_dir, seed)
-    frame = design_frame(read_cohort(cohort_dir, check_image_paths=False)).set_index("patient_id")
     y = patients["pd"].to_numpy(int)
-    validation, rule = stratified_share(frame.loc[patients["patient_id"], "therapy"].to_numpy(), y,
-                                        validation_share, seed + 1)
+    validation, rule = stratified_share(patients["therapy"].to_numpy(), y, validation_share, seed + 1)
     crops = read_cohort_crops(features_dir, patients["patient_id"])
     ids = patients["patient_id"].to_numpy()
     out = Path(out_dir)

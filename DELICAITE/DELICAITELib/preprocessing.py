@@ -143,3 +143,17 @@ def training_augmentation(seed: int | None = None) -> Compose:
     if seed is not None:
         augment.set_random_state(seed=seed)
     return augment
+
+
+def resize_crops(crops, size: tuple[int, int] | int | None) -> np.ndarray:
+    """(n, H, W) crops bilinearly resized (with antialiasing) to ``size``; as given when None or already so.
+    Models trained or pretrained on smaller crops (deep features) see the 224 px crops at their size."""
+    pixels = np.asarray(crops, dtype=np.float32)
+    if size is None:
+        return pixels
+    size = (size, size) if isinstance(size, int) else tuple(int(v) for v in size)
+    if pixels.ndim != 3 or tuple(pixels.shape[1:]) == size:
+        return pixels
+    batch = torch.from_numpy(np.ascontiguousarray(pixels))[:, None]
+    out = torch.nn.functional.interpolate(batch, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return out[:, 0].numpy()

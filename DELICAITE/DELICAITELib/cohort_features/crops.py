@@ -46,12 +46,17 @@ def read_case_crops(path) -> dict[str, np.ndarray]:
                              "`delicaite cohort features --save-crops` again") from None
 
 
+def patients_with_crops(features_dir) -> list[str]:
+    """The patient ids that have a crops file under FEATURES_DIR/cases, sorted."""
+    return sorted(p.name[: -len(CROPS_SUFFIX)] for p in (Path(features_dir) / "cases").glob(f"*{CROPS_SUFFIX}"))
+
+
 def read_cohort_crops(features_dir, patient_ids=None) -> dict[str, dict[str, np.ndarray]]:
     """patient_id → crops for every crops file under FEATURES_DIR/cases (or the ``patient_ids`` given,
     those without a file left out); raises when there is none at all."""
     cases_dir = Path(features_dir) / "cases"
     if patient_ids is None:
-        patient_ids = sorted(p.name[: -len(CROPS_SUFFIX)] for p in cases_dir.glob(f"*{CROPS_SUFFIX}"))
+        patient_ids = patients_with_crops(features_dir)
     found = {pid: crops_path(cases_dir, pid) for pid in patient_ids if crops_path(cases_dir, pid).is_file()}
     if not found:
         raise DelicaiteError(f"no crops under {cases_dir}: run `delicaite cohort features --save-crops` first")

@@ -17,7 +17,6 @@ from pathlib import Path
 import monai
 import numpy as np
 import torch
-from torch.nn import functional as F
 from monai.networks.nets import ResNet
 from sklearn.metrics import roc_auc_score
 from torch import nn
@@ -25,7 +24,7 @@ from torch import nn
 from ... import __version__ as DELICAITE_VERSION
 from ...errors import DelicaiteError, ModelFileError
 from ...model.files import METADATA_FILE, read_model_files, write_model_files
-from ...preprocessing import training_augmentation
+from ...preprocessing import resize_crops, training_augmentation
 
 FORMAT_NAME = "delicaite-phase-cnn"
 FORMAT_VERSION = 1
@@ -201,19 +200,6 @@ def train_phase_cnn(crops, y, *, epochs: int = 30, batch_size: int = 16, learnin
         "kept_epoch": best_epoch, "kept_by": None if best_state is None else "validation AUC, then loss",
     }
     return PhaseCNN(network, size, phase, settings, history)
-
-
-def resize_crops(crops, size: tuple[int, int] | int | None) -> np.ndarray:
-    """(n, H, W) crops bilinearly resized (with antialiasing) to ``size``; as given when None or already so."""
-    pixels = np.asarray(crops, dtype=np.float32)
-    if size is None:
-        return pixels
-    size = (size, size) if isinstance(size, int) else tuple(int(v) for v in size)
-    if pixels.ndim != 3 or tuple(pixels.shape[1:]) == size:
-        return pixels
-    out = F.interpolate(torch.from_numpy(np.ascontiguousarray(pixels))[:, None], size=size, mode="bilinear",
-                        align_corners=False, antialias=True)
-    return out[:, 0].numpy()
 
 
 def case_cnn_features(arrays: Mapping[str, np.ndarray], cnns: Mapping[str, PhaseCNN], stacking=None) -> dict[str, float]:

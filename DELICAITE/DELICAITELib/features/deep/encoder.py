@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ... import __version__ as DELICAITE_VERSION
 from ...errors import DelicaiteError, ModelFileError
 from ...model.files import METADATA_FILE, read_model_files, write_model_files
+from ...preprocessing import resize_crops
 from .vit import DinoViT, load_dinov2_state_dict
 
 DEFAULT_BLOCK = 4  # the paper's choice among the 12 blocks of its ViT
@@ -62,12 +62,9 @@ class ViTEncoder:
             raise DelicaiteError(f"expected crops (n, 224, 224) from preprocess_case, got shape {crops.shape}")
         if not np.all(np.isfinite(crops)):
             raise DelicaiteError("the crops hold NaN or infinite values; preprocess the slices with preprocess_case")
-        images = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.float32)).to(self.device).unsqueeze(1)
-        if self.input_size is not None and images.shape[-2:] != (self.input_size, self.input_size):
-            images = F.interpolate(images, size=(self.input_size, self.input_size), mode="bilinear",
-                                   align_corners=False, antialias=True)
+        images = torch.from_numpy(np.ascontiguousarray(resize_crops(crops, self.input_size))).to(self.device)
         # One z-scored CT channel repeated to the RGB channels the ViT was built for.
-        return images.expand(-1, self.model.in_chans, -1, -1)
+        return images.unsqueeze(1).expand(-1, self.model.in_chans, -1, -1)
 
     def _pooled(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, 1+R+N, D) → (B, 2D): the CLS token and the mean of the patch tokens (registers skipped)."""

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-import torch
 from scipy.ndimage import uniform_filter
-from torch.nn import functional as F
 
 from ...errors import MaskError
 from ...io.checks import same_grid
-from ...preprocessing import window_bounds
+from ...preprocessing import resize_crops, window_bounds
 from ...slices import TUMOUR_LABEL
 
 LIVER_LABEL = 1  # healthy liver: the label map marks tumour 2 over liver 1
@@ -57,9 +55,7 @@ def tissue_patches(image: sitk.Image, label: sitk.Image, tissue: str, n: int, *,
     crops = crops.astype(np.float32)
     crops -= crops.mean(axis=(1, 2), keepdims=True)
     crops /= np.maximum(crops.std(axis=(1, 2), keepdims=True), 1e-6)  # a flat patch stays at 0
-    resized = F.interpolate(torch.from_numpy(crops)[:, None], size=(out_size, out_size), mode="bilinear",
-                            align_corners=False, antialias=True)
-    return resized[:, 0].numpy()
+    return resize_crops(crops, out_size)
 
 
 def labelled_tissue_patches(image: sitk.Image, label: sitk.Image, n_per_tissue: int, **options) -> tuple[np.ndarray, np.ndarray]:
