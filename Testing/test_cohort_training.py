@@ -15,7 +15,7 @@ from DELICAITELib.cohort_models import design_frame, load_trained
 from DELICAITELib import cohort_training as training
 from DELICAITELib.comparators.models import input_matrix
 from DELICAITELib.errors import ModelFileError
-from DELICAITELib.model.files import read_model_files
+from DELICAITELib.storage import read_artifact
 from DELICAITELib.simulate import simulate_cohort
 
 TEST_SETS = ("internal_test", "external_test")
@@ -98,7 +98,7 @@ def test_delicaite_finds_the_oracle_therapy_and_predicts_pd(trained, frame, coho
 def _arrays(model_dir, name):
     fmt = ("delicaite-interaction-model", 1) if name == "delicaite" else ("delicaite-comparator", 1)
     path = model_dir / name if name == "delicaite" else model_dir / "comparators" / name
-    return read_model_files(path, *fmt)[0]
+    return read_artifact(path, *fmt)[0]
 
 
 def test_model_choice_never_sees_test_labels(cohort_dir, tmp_path, monkeypatch):

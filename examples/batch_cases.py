@@ -44,13 +44,6 @@ def in_slicer_app() -> bool:
     return getattr(slicer, "app", None) is not None
 
 
-def _outcome(row: dict) -> str:
-    """What one summary row says, in a few words: the recommendation, the slices, or the error."""
-    if row["recommendation"]:
-        return row["recommendation"]
-    return f"slices {row['slices']}" if row["slices"] else row["error"]
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="DELICAITE on every case folder in CASES.")
     parser.add_argument("cases", help="folder with one subfolder per case")
@@ -66,14 +59,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def save_case_scene(case, case_out: Path, app: bool) -> Path:
-    """Load one finished case (AP, VP, segmentation) into a scene via DELICAITELib.mrml and save it."""
-    import SimpleITK as sitk
-
+    """Load one finished case (AP, VP, its segmentation) into a scene via DELICAITELib.mrml and save it."""
     from DELICAITELib import mrml
-    from DELICAITELib.io import load_case
+    from DELICAITELib.case import SEGMENTATION_FILE, prepare_case
 
-    loaded = load_case(case.ap, case.vp or case.ap)
-    label = sitk.ReadImage(str(case_out / "segmentation.nii.gz"))
+    loaded = prepare_case(case.ap, case.vp, case_out / SEGMENTATION_FILE).case  # the engine's first stage
+    label = loaded.label
     if app:
         import slicer
 
@@ -94,7 +85,7 @@ def save_case_scene(case, case_out: Path, app: bool) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    from DELICAITELib.batch import RESULT_FILE, find_cases, process_cases
+    from DELICAITELib.batch import RESULT_FILE, find_cases, outcome, process_cases
     from DELICAITELib.errors import DelicaiteError
 
     args = parse_args(argv)
@@ -105,14 +96,14 @@ def main(argv: list[str]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     rows = process_cases(cases, args.out, model_path=args.model, device=args.device, resume=not args.no_resume,
-                         progress=lambda message: print(message, file=sys.stderr, flush=True))
+                         progress=lambda event: print(event.message, file=sys.stderr, flush=True))
     if app or args.scenes:
         for case, row in zip(cases, rows):
             case_out = Path(args.out) / case.name
             if row["status"] == "done" and (case_out / RESULT_FILE).is_file():
                 print(f"{case.name}: scene saved as {save_case_scene(case, case_out, app).name}", file=sys.stderr)
     for row in rows:
-        print(f"{row['case']}\t{row['status']}\t{_outcome(row)}")
+        print(f"{row['case']}\t{row['status']}\t{outcome(row)}")
     return 1 if any(row["status"] == "error" for row in rows) else 0
 
 

@@ -14,35 +14,27 @@ auto-segmented; without ``clinical.json`` only the segmentation and the three sl
 
 Each case's outputs go to ``OUT/<case>/`` (``result.json``, ``segmentation.nii.gz`` and, with
 covariates, ``features.json`` and the report); a case that fails gets ``OUT/<case>/error.txt`` and the
-batch goes on. ``OUT/summary.csv`` has one row per case. A case is written into a ``.partial`` folder
-and renamed when complete, so an interrupted batch resumes where it stopped.
+batch goes on. ``OUT/summary.csv`` has one row per case. Every case runs through the one case engine
+(case/engine.py) with the model loaded and checked once, before any output is touched; a case's files
+are written as a set (case/outputs.py), so an interrupted batch resumes where it stopped and a case
+that fails on a rerun keeps its earlier result beside the error.
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as _dt
 import json
-import logging
-import shutil
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import SimpleITK as sitk
-
-from . import __version__
-from .errors import DelicaiteError, MaskError
+from .case import RESULT_FILE, CaseEngine, CaseResult, write_case_outputs
+from .errors import DelicaiteError
 from .io.images import VOLUME_SUFFIXES
-from .jsonable import json_default
+from .progress import ProgressCallback, Reporter, reporter
+from .storage import write_csv_atomically, write_text_atomically
 
-log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
-
-RESULT_FILE = "result.json"
 ERROR_FILE = "error.txt"
-SEGMENTATION_FILE = "segmentation.nii.gz"
 SUMMARY_FILE = "summary.csv"
 CLINICAL_FILE = "clinical.json"
 IRCADB_CT, IRCADB_MASKS = "PATIENT_DICOM", "MASKS_DICOM"
@@ -146,64 +138,56 @@ def find_cases(folder: str | Path, exclude: Iterable[str | Path] = ()) -> list[C
 
 
 def process_cases(cases: Iterable[CaseInputs], out_dir: str | Path, model_path: str | Path | None = None,
-                  device: str = "cpu", progress: Progress | None = None, resume: bool = True) -> list[dict]:
+                  device: str = "cpu", progress: ProgressCallback | Reporter | None = None,
+                  resume: bool = True) -> list[dict]:
     """Run every case into ``out_dir/<case>/`` and write ``out_dir/summary.csv``; returns its rows.
 
-    ``model_path`` None uses the bundled demo model (simulated cohort; not for clinical use). With
-    ``resume`` a case that already has a result.json is skipped. Row ``status``: done, skipped, error.
+    ``model_path`` None uses the bundled demo model (simulated cohort; not for clinical use); it is
+    loaded once, and a bad model stops the batch before any output is written. With ``resume`` a case
+    with a result.json and no error.txt is skipped. Row ``status``: done, skipped, error. Progress
+    events carry the fraction of the whole batch; their messages start with ``[case i/n] name:``.
     """
     cases = list(cases)
+    say = reporter(progress)
+    engine = CaseEngine(device=device)
+    if any(c.clinical for c in cases):
+        if model_path is None:
+            from .demo import DEMO_NOTE
+
+            say(f"no model given: using the bundled {DEMO_NOTE}")
+        engine = CaseEngine.for_model(model_path, device=device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if model_path is None:
-        from .demo import DEMO_NOTE, demo_model_dir
-
-        model_path = demo_model_dir()
-        if any(c.clinical for c in cases):
-            _say(progress, f"no model given: using the bundled {DEMO_NOTE}")
     rows = []
     for number, case in enumerate(cases, start=1):
-        say = _tagged(progress, f"[case {number}/{len(cases)}] {case.name}: ")
-        rows.append(_process_one(case, out / case.name, model_path, device, say, resume))
-        say(f"{rows[-1]['status']}" + (f" ({rows[-1]['error']})" if rows[-1]["error"] else ""))
+        part = say.part((number - 1) / len(cases), number / len(cases), f"[case {number}/{len(cases)}] {case.name}: ")
+        rows.append(_process_one(case, out / case.name, engine, part, resume))
+        row = rows[-1]
+        part(row["status"] + (f" ({row['error']})" if row["error"] else ""), 1.0)
     write_summary(rows, out / SUMMARY_FILE)
     failed = sum(row["status"] == "error" for row in rows)
-    _say(progress, f"batch finished: {len(rows) - failed} of {len(rows)} cases done, {failed} failed; "
-                   f"summary in {SUMMARY_FILE}")
+    say(f"batch finished: {len(rows) - failed} of {len(rows)} cases done, {failed} failed; summary in {SUMMARY_FILE}",
+        1.0)
     return rows
 
 
-def _say(progress: Progress | None, message: str) -> None:
-    (progress or log.info)(message)
-
-
-def _tagged(progress: Progress | None, tag: str) -> Progress:
-    """Progress messages prefixed with ``[case i/n] name:`` (the hub's progress bar reads i/n)."""
-    return lambda message: _say(progress, tag + message)
-
-
-def _process_one(case: CaseInputs, case_out: Path, model_path, device: str, say: Progress, resume: bool) -> dict:
-    if resume and (case_out / RESULT_FILE).is_file():
+def _process_one(case: CaseInputs, case_out: Path, engine: CaseEngine, say: Reporter, resume: bool) -> dict:
+    if resume and (case_out / RESULT_FILE).is_file() and not (case_out / ERROR_FILE).exists():
         say("already done, skipped (resume)")
-        return _summary_row(case.name, "skipped", _read_result(case_out))
-    partial = case_out.with_name(case_out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+        return summary_row(case.name, "skipped", _read_result(case_out))
     try:
         if case.problem:
             raise DelicaiteError(case.problem)
-        result = _run_case(case, partial, model_path, device, say)
+        result = _run_case(case, case_out, engine, say)
     except Exception as err:  # noqa: BLE001 — one bad case must not stop the batch
         message = str(err) if isinstance(err, DelicaiteError) else f"{type(err).__name__}: {err}"
         message = _relative_paths(message, case)
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.rmtree(case_out, ignore_errors=True)
-        case_out.mkdir(parents=True)
         details = "" if isinstance(err, DelicaiteError) else "\n\n" + _relative_paths(traceback.format_exc(), case)
-        (case_out / ERROR_FILE).write_text(message + details + "\n", encoding="utf-8")
-        return _summary_row(case.name, "error", {}, error=message)
-    shutil.rmtree(case_out, ignore_errors=True)  # an earlier failed or unfinished attempt
-    partial.rename(case_out)
-    return _summary_row(case.name, "done", result)
+        case_out.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(case_out / ERROR_FILE, message + details + "\n")
+        return summary_row(case.name, "error", None, error=message)
+    (case_out / ERROR_FILE).unlink(missing_ok=True)  # an earlier failure of this case is history now
+    return summary_row(case.name, "done", result)
 
 
 def _relative_paths(text: str, case: CaseInputs) -> str:
@@ -213,52 +197,16 @@ def _relative_paths(text: str, case: CaseInputs) -> str:
     return text.replace(root + "/", "").replace(str(case.folder.parent) + "/", "")
 
 
-def _run_case(case: CaseInputs, out: Path, model_path, device: str, say: Progress) -> dict:
-    """One case into ``out``: segmentation (given or automatic), slices and, with covariates, the full case."""
-    from .io import label_volumes_ml, load_case
-
-    out.mkdir(parents=True)
-    say("loading " + ("both phases" if case.vp else "the CT (single phase)"))
-    loaded = load_case(case.ap, case.vp or case.ap, case.mask)
-    if loaded.label is None:
-        from .segmentation.backends import segment_ct
-
-        say("no mask: auto-segmenting liver and tumour (review it before clinical use)")
-        loaded.label = segment_ct(loaded.ap, device=device, progress=say)
-        mask_source = "automatic (DELICAITE segmentation network, not reviewed)"
-    else:
-        mask_source = "given"
-    sitk.WriteImage(loaded.label, str(out / SEGMENTATION_FILE), True)
-    volumes = {k: float(v) for k, v in label_volumes_ml(loaded.label).items()}
-    extra = {"mask_source": mask_source, "volumes_ml": volumes, "segmentation_file": SEGMENTATION_FILE,
-             "single_phase": case.vp is None}
+def _run_case(case: CaseInputs, out: Path, engine: CaseEngine, say: Reporter) -> CaseResult:
+    """One case through the engine: the whole case with covariates, else the segmentation and slices."""
     if case.clinical:
-        from .workflow import run_case
-
         clinical = _read_clinical(case.clinical)
-        say("running the whole case (slices, radiomics, interaction model)")
-        result = run_case(loaded.ap, loaded.vp, loaded.label, clinical, model_path, out, device=device,
-                          progress=say)
-        result.update(kind="full_case", alignment=loaded.alignment, **extra)
+        run = engine.run(case.ap, case.vp, case.mask, clinical, progress=say.part(0.0, 0.95))
     else:
-        say("no clinical.json: writing the segmentation and the three slices only")
-        result = {"delicaite_version": __version__,
-                  "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                  "kind": "slices_only", "slices": _slices_or_warning(loaded.label, extra),
-                  "alignment": loaded.alignment, **extra}
-    (out / RESULT_FILE).write_text(json.dumps(result, indent=2, default=json_default), encoding="utf-8")
-    return result
-
-
-def _slices_or_warning(label: sitk.Image, extra: dict) -> list[dict]:
-    """The three largest tumour slices; none (with a warning in the result) when there is no tumour."""
-    from .slices import largest_tumour_slices
-
-    try:
-        return [{"index": s.index, "area_mm2": s.area_mm2} for s in largest_tumour_slices(label)]
-    except MaskError as err:
-        extra["warning"] = str(err)
-        return []
+        say("no clinical.json: the segmentation and the three slices only")
+        run = engine.run_slices_only(case.ap, case.vp, case.mask, progress=say.part(0.0, 0.95))
+    write_case_outputs(run, out, None if engine.bundle is None else engine.bundle.training_h)
+    return run.result
 
 
 def _read_clinical(path: Path) -> dict:
@@ -268,30 +216,38 @@ def _read_clinical(path: Path) -> dict:
         raise DelicaiteError(f"{path.name} is not valid JSON (line {err.lineno}: {err.msg})") from None
 
 
-def _read_result(case_out: Path) -> dict:
+def _read_result(case_out: Path) -> CaseResult | None:
     try:
-        return json.loads((case_out / RESULT_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
+        return CaseResult.read(case_out / RESULT_FILE)
+    except DelicaiteError:
+        return None
 
 
-def _summary_row(name: str, status: str, result: dict, error: str = "") -> dict:
-    risk = result.get("risk", {})
-    volumes = result.get("volumes_ml", {})
+def summary_row(name: str, status: str, result: CaseResult | None, error: str = "") -> dict:
+    """One row of summary.csv (columns SUMMARY_COLUMNS) from a case's typed result."""
+    prediction = None if result is None else result.prediction
+    volumes = {} if result is None else result.volumes_ml
     return {
-        "case": name, "status": status, "kind": result.get("kind", ""),
-        "recommendation": result.get("recommendation", ""),
-        "h": result.get("interaction_score", {}).get("h", ""),
-        "p_pd_tace": risk.get("p_pd_tace", ""), "p_pd_haic": risk.get("p_pd_haic", ""),
-        "slices": " ".join(str(s["index"]) for s in result.get("slices", [])),
+        "case": name, "status": status, "kind": "" if result is None else result.kind,
+        "recommendation": "" if prediction is None else prediction.recommendation,
+        "h": "" if prediction is None else prediction.score.h,
+        "p_pd_tace": "" if prediction is None else prediction.risk.p_pd_tace,
+        "p_pd_haic": "" if prediction is None else prediction.risk.p_pd_haic,
+        "slices": "" if result is None else " ".join(str(s.index) for s in result.slices),
         "liver_ml": volumes.get("liver_ml", ""), "tumour_ml": volumes.get("tumour_ml", ""),
-        "mask_source": result.get("mask_source", ""), "error": error,
+        "mask_source": "" if result is None else result.mask_source, "error": error,
     }
+
+
+def outcome(row: dict) -> str:
+    """What one summary row says, in a few words: the recommendation, the slices, or the error."""
+    if row["recommendation"]:
+        return row["recommendation"]
+    return f"slices {row['slices']}" if row["slices"] else row["error"]
 
 
 def write_summary(rows: list[dict], path: str | Path) -> None:
     """One CSV row per case (columns SUMMARY_COLUMNS)."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    import pandas as pd
+
+    write_csv_atomically(pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)), path)

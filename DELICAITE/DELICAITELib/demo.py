@@ -34,15 +34,21 @@ def demo_model_dir() -> Path:
 
 
 def build_demo_model(out_dir: str | Path, progress=None) -> Path:
-    """Train the demo model exactly as it is shipped (rerun to rebuild the bundled one)."""
-    from .clinical import encode
-    from .model import InteractionModel, save_model
+    """Train the demo model exactly as it is shipped (rerun to rebuild the bundled one): the same
+    training entry point as `delicaite train`, on a simulated cohort written to a temporary folder."""
+    import tempfile
+
+    from .cohort import write_cohort
+    from .cohort.trained import SPLITS_FILE, SUMMARY_FILE
+    from .cohort.training import train_cohort
     from .simulate import simulate_cohort
 
-    cohort = simulate_cohort(n=DEMO_MODEL_N, seed=DEMO_MODEL_SEED, assignment="physician")
-    model = InteractionModel(propensity_weighting=True, random_state=DEMO_MODEL_SEED)
-    model.fit(encode(cohort.covariates), cohort.therapy, cohort.pd)
-    save_model(model, out_dir, note=DEMO_NOTE)
+    with tempfile.TemporaryDirectory(prefix="delicaite-demo-cohort-") as folder:
+        write_cohort(simulate_cohort(n=DEMO_MODEL_N, seed=DEMO_MODEL_SEED, assignment="physician"), folder)
+        train_cohort(folder, out_dir, by_centre=False, comparators=False, seed=DEMO_MODEL_SEED, note=DEMO_NOTE,
+                     progress=progress)
+    for record in (SPLITS_FILE, SUMMARY_FILE):  # the package ships the bundle alone (no simulated patient ids)
+        (Path(out_dir) / record).unlink()
     return Path(out_dir)
 
 
@@ -60,9 +66,9 @@ def write_demo_inputs(folder: str | Path) -> dict[str, Path]:
     return paths
 
 
-def run_demo(out_dir: str | Path, progress=None) -> dict:
-    """Run the whole case on the phantom with the bundled demo model; returns result.json's content."""
-    from .workflow import run_case
+def run_demo(out_dir: str | Path, progress=None):
+    """Run the whole case on the phantom with the bundled demo model; returns the CaseResult."""
+    from .case import run_case
 
     out = Path(out_dir)
     paths = write_demo_inputs(out / "inputs")

@@ -1,11 +1,14 @@
-"""Run a `delicaite` command in a separate Python process, with progress lines and cancel.
+"""Run a `delicaite` command in a separate Python process, with typed progress events and cancel.
 
-The Slicer modules use this to keep long work (segmentation, a whole case) off the GUI thread, the
-way SlicerMONAIAuto3DSeg runs its inference: the GUI polls `BackgroundJob.poll()` from a timer and
-shows the new lines; `cancel()` ends the process. Plain Python (no Qt), so it is tested here too.
+The Slicer modules use this to keep long work (segmentation, a whole case, a batch) off the GUI
+thread, the way SlicerMONAIAuto3DSeg runs its inference: a Logic-owned runner polls
+`BackgroundJob.poll()` from a timer and gets ProgressEvents (message, fraction of the job, kind);
+`cancel()` ends the process. Plain Python (no Qt), so it is tested here too.
 
-The child runs ``DELICAITELib.cli.main`` with this copy of the library first on PYTHONPATH, Python
-output unbuffered, stderr (where the CLI writes progress and ``error: …``) merged into stdout.
+The child runs ``DELICAITELib.cli.main --progress-format json`` with this copy of the library first on
+PYTHONPATH, Python output unbuffered, stderr (where the CLI writes its events and ``error: …``) merged
+into stdout; each line comes back as an event (progress.ProgressEvent.from_line), so no caller matches
+printed text.
 """
 
 from __future__ import annotations
@@ -20,18 +23,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from .progress import ERROR, LOG, ProgressEvent
+
 # The folder that holds the DELICAITELib package, so the child imports this very copy.
 LIBRARY_PARENT = Path(__file__).resolve().parent.parent
 CANCELLED = "cancelled"
-_ERROR_PREFIX = "error: "
-
-# The steps `delicaite segment` reports (segmentation.inference), as fractions of the whole job.
-SEGMENTATION_STEPS = (
-    ("resampling the CT to the working grid", 0.1),
-    ("running the segmentation network", 0.2),
-    ("resampling the prediction onto the CT grid", 0.7),
-    ("post-processing the label map", 0.85),
-)
 
 
 def _inside_slicer() -> bool:
@@ -72,13 +68,13 @@ class BackgroundJob:
         self._process: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
         self._queue: queue.Queue[str] = queue.Queue()
-        self._lines: list[str] = []
-        self._delivered = 0  # how many of _lines poll() has returned
+        self._events: list[ProgressEvent] = []
+        self._delivered = 0  # how many of _events poll() has returned
         self._cancelled = False
 
     @property
     def command(self) -> list[str]:
-        return [self.python, "-u", "-m", "DELICAITELib.cli", *self.args]
+        return [self.python, "-u", "-m", "DELICAITELib.cli", "--progress-format", "json", *self.args]
 
     def _child_env(self) -> dict:
         env = dict(os.environ if self._env is None else self._env)
@@ -109,22 +105,30 @@ class BackgroundJob:
     def _collect(self) -> None:
         while True:
             try:
-                self._lines.append(self._queue.get_nowait())
+                line = self._queue.get_nowait()
             except queue.Empty:
                 return
+            if line.startswith("error: ") and self._events and self._events[-1].kind == ERROR:
+                continue  # the CLI's plain error line repeats the error event just read
+            self._events.append(ProgressEvent.from_line(line))
 
-    def poll(self) -> list[str]:
-        """Output lines not returned by an earlier call (never blocks; `wait` and `output` take none away)."""
+    def poll(self) -> list[ProgressEvent]:
+        """Events not returned by an earlier call (never blocks; `wait` and `output` take none away)."""
         self._collect()
-        new = self._lines[self._delivered:]
-        self._delivered = len(self._lines)
+        new = self._events[self._delivered:]
+        self._delivered = len(self._events)
         return new
 
     @property
-    def output(self) -> list[str]:
-        """Every output line so far."""
+    def events(self) -> list[ProgressEvent]:
+        """Every event so far."""
         self._collect()
-        return list(self._lines)
+        return list(self._events)
+
+    @property
+    def output(self) -> list[str]:
+        """Every event's message so far, as a log shows them."""
+        return [event.message for event in self.events]
 
     @property
     def started(self) -> bool:
@@ -192,27 +196,20 @@ class BackgroundJob:
                 path.unlink(missing_ok=True)
 
     def failure_message(self) -> str | None:
-        """Why the job did not succeed, in one line (the CLI's ``error: …``); None while running or on success."""
+        """Why the job did not succeed, in one line (the CLI's error event); None while running or on success."""
         if self._cancelled:
             return CANCELLED
         code = self.returncode
         if code is None or code == 0:
             return None
-        lines = [line.strip() for line in self.output if line.strip()]
-        for line in reversed(lines):
-            if line.startswith(_ERROR_PREFIX):
-                return line[len(_ERROR_PREFIX):]
-        if lines:  # e.g. the last line of a traceback: "RuntimeError: …"
-            return lines[-1]
+        events = [e for e in self.events if e.message.strip()]
+        for event in reversed(events):
+            if event.kind == ERROR:
+                return event.message
+        logged = [e.message.strip() for e in events if e.kind == LOG]
+        if logged:  # e.g. the last line of a traceback: "RuntimeError: …"
+            return logged[-1]
         return f"the command ended with exit status {code} and printed nothing"
-
-
-def segmentation_progress(line: str) -> float | None:
-    """Fraction of a segmentation job done when ``line`` is printed, or None for other lines."""
-    for prefix, fraction in SEGMENTATION_STEPS:
-        if line.startswith(prefix):
-            return fraction
-    return None
 
 
 def segmentation_job(ct_path, out_path, device: str = "cpu", weights=None, python: str | None = None,
@@ -222,4 +219,25 @@ def segmentation_job(ct_path, out_path, device: str = "cpu", weights=None, pytho
     if weights:
         args += ["--weights", str(weights)]
     job = BackgroundJob(args, python=python, outputs=[out_path])
+    return job.start() if start else job
+
+
+def case_job(ap, vp, mask, clinical_path, model, out_dir, device: str = "cpu", python: str | None = None,
+             start: bool = True) -> BackgroundJob:
+    """A `delicaite case` job writing its files into ``out_dir`` (started unless ``start`` is False)."""
+    args = ["case", "--ap", str(ap), "--vp", str(vp), "--clinical", str(clinical_path), "--model", str(model),
+            "--out", str(out_dir), "--device", device]
+    if mask is not None:
+        args += ["--mask", str(mask)]
+    job = BackgroundJob(args, python=python)
+    return job.start() if start else job
+
+
+def batch_job(cases_dir, out_dir, device: str = "cpu", model=None, python: str | None = None,
+              start: bool = True) -> BackgroundJob:
+    """A `delicaite batch CASES --out OUT` job (started unless ``start`` is False)."""
+    args = ["batch", str(cases_dir), "--out", str(out_dir), "--device", device]
+    if model:
+        args += ["--model", str(model)]
+    job = BackgroundJob(args, python=python)
     return job.start() if start else job

@@ -35,7 +35,7 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from .clinical.schema import FIELD_NAMES, SCHEMA
-from .cohort import Cohort
+from .cohort.folder import Cohort
 from .errors import ClinicalError
 
 THERAPIES = ("TACE", "HAIC")

@@ -12,11 +12,15 @@ import sys
 from .. import __version__
 from ..errors import DelicaiteError
 from . import batch_commands, case_commands, cohort_commands, deep_commands, segmentation_commands
+from .common import PROGRESS_FORMATS, error, set_progress_format
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="delicaite", description="TACE vs HAIC decision support for large HCC.")
     parser.add_argument("--version", action="version", version=f"delicaite {__version__}")
+    parser.add_argument("--progress-format", choices=PROGRESS_FORMATS, default="text",
+                        help="progress on stderr as text (default) or as one JSON event line each (for programs "
+                             "that run delicaite, such as the Slicer modules)")
     sub = parser.add_subparsers(dest="command", required=True)
     for commands in (case_commands, segmentation_commands, cohort_commands, deep_commands, batch_commands):
         commands.add_parsers(sub)
@@ -25,10 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    set_progress_format(args.progress_format)
     try:
         args.func(args)
     except DelicaiteError as err:
-        print(f"error: {err}", file=sys.stderr)
+        error(str(err))
         return 2
     return 0
 

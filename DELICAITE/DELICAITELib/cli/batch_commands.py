@@ -6,21 +6,14 @@ from ..errors import DelicaiteError
 from .common import progress
 
 
-def _outcome(row: dict) -> str:
-    """What one summary row says, in a few words: the recommendation, the slices, or the error."""
-    if row["recommendation"]:
-        return row["recommendation"]
-    return f"slices {row['slices']}" if row["slices"] else row["error"]
-
-
 def cmd_batch(args) -> None:
-    from ..batch import find_cases, process_cases
+    from ..batch import find_cases, outcome, process_cases
 
     cases = find_cases(args.cases_dir, exclude=[args.out])
     rows = process_cases(cases, args.out, model_path=args.model, device=args.device, progress=progress,
                          resume=not args.no_resume)
     for row in rows:
-        print(f"{row['case']}\t{row['status']}\t{_outcome(row)}")
+        print(f"{row['case']}\t{row['status']}\t{outcome(row)}")
     failed = [row["case"] for row in rows if row["status"] == "error"]
     if failed:
         raise DelicaiteError(f"{len(failed)} of {len(rows)} cases failed (see error.txt in their output folders)")

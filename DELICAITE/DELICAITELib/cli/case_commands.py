@@ -7,24 +7,28 @@ from pathlib import Path
 from .common import progress, read_json_file
 
 
-def _print_result(result: dict, out: Path) -> None:
-    score = result["interaction_score"]
-    print(f"recommendation: {result['recommendation']}")
-    print(f"P(PD | TACE) = {result['risk']['p_pd_tace']:.3f}   P(PD | HAIC) = {result['risk']['p_pd_haic']:.3f}")
-    print(f"interaction score h = {score['h']:+.3f}  "
-          f"[{score['interval_level']:.0%} interval {score['lower']:+.3f}, {score['upper']:+.3f}]  cutoff {result['cutoff']}")
-    print("largest tumour slices: " + ", ".join(f"{s['index']} ({s['area_mm2']:.0f} mm²)" for s in result["slices"]))
+def print_result(result, out: Path) -> None:
+    """A case result in a few lines (stdout)."""
+    p = result.prediction
+    print(f"recommendation: {p.recommendation} ({p.reason})")
+    print(f"P(PD | TACE) = {p.risk.p_pd_tace:.3f}   P(PD | HAIC) = {p.risk.p_pd_haic:.3f}")
+    print(f"interaction score h = {p.score.h:+.3f}  [{p.score.interval_level:.0%} interval {p.score.lower:+.3f}, "
+          f"{p.score.upper:+.3f}]  cutoff {p.cutoff:g}")
+    print("largest tumour slices: " + ", ".join(f"{s.index} ({s.area_mm2:.0f} mm²)" for s in result.slices))
+    for warning in result.warnings:
+        print(f"warning: {warning}")
     print(f"wrote {out / 'result.json'}, {out / 'report.png'}, {out / 'report.html'}")
 
 
 def cmd_case(args) -> None:
-    from ..workflow import run_case
+    from ..case import CaseEngine, write_case_outputs
 
     out = Path(args.out)
-    result = run_case(args.ap, args.vp, args.mask, read_json_file(args.clinical, "clinical"), args.model, out,
-                      radiomics_params=args.radiomics_params, include_identifiers=args.include_identifiers,
-                      device=args.device, progress=progress)
-    _print_result(result, out)
+    engine = CaseEngine.for_model(args.model, device=args.device)  # its features are the model's own
+    run = engine.run(args.ap, args.vp, args.mask, read_json_file(args.clinical, "clinical"), progress,
+                     include_identifiers=args.include_identifiers)
+    write_case_outputs(run, out, engine.bundle.training_h)
+    print_result(run.result, out)
 
 
 def cmd_demo(args) -> None:
@@ -33,8 +37,7 @@ def cmd_demo(args) -> None:
     out = Path(args.out)
     print("DELICAITE demo: a synthetic two-phase liver CT made by DELICAITE (no patient), a made-up clinical "
           f"record, and the bundled {DEMO_NOTE}.", flush=True)
-    result = run_demo(out, progress=progress)
-    _print_result(result, out)
+    print_result(run_demo(out, progress=progress), out)
 
 
 def add_parsers(sub) -> None:
@@ -44,11 +47,11 @@ def add_parsers(sub) -> None:
     case.add_argument("--mask", help="label map (1 liver, 2 tumour): NIfTI/NRRD or 3D-IRCADb folder; "
                                      "without it the AP phase is auto-segmented (review the result!)")
     case.add_argument("--clinical", required=True, help="JSON file of clinical covariates (units as in the schema)")
-    case.add_argument("--model", required=True, help="model folder (model.json + weights.npz)")
+    case.add_argument("--model", required=True, help="model folder (written by `delicaite cohort train` or "
+                                                     "`delicaite train`)")
     case.add_argument("--out", required=True, help="output folder")
     case.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                       help="device for auto-segmentation when no mask is given")
-    case.add_argument("--radiomics-params", help="pyradiomics YAML (default: the bundled, versioned settings)")
     case.add_argument("--include-identifiers", action="store_true",
                       help="write input paths into result.json (off by default: paths often name the patient)")
     case.set_defaults(func=cmd_case)

@@ -18,14 +18,14 @@ def cmd_simulate(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from ..cohort import train_from_cohort
+    from ..cohort.training import train_cohort
 
     started = time.perf_counter()
-    model = train_from_cohort(args.cohort, args.out, n_ensemble=args.ensemble, epochs=args.epochs,
-                              propensity_weighting=not args.no_propensity, cutoff=args.cutoff, seed=args.seed,
-                              progress=progress)
-    summary = model.training_summary_
-    print(f"trained on {summary['n']} patients in {time.perf_counter() - started:.1f} s; model written to {args.out}")
+    trained = train_cohort(args.cohort, args.out, args.features, by_centre=False, comparators=False,
+                           ensemble=args.ensemble, epochs=args.epochs, propensity_weighting=not args.no_propensity,
+                           cutoff=args.cutoff, seed=args.seed, deep_components=args.deep_components, progress=progress)
+    print(f"trained on {trained.summary['n_training']} patients in {time.perf_counter() - started:.1f} s; "
+          f"model written to {args.out}")
 
 
 def add_parsers(sub) -> None:
@@ -37,9 +37,13 @@ def add_parsers(sub) -> None:
     simulate.add_argument("--out", required=True)
     simulate.set_defaults(func=cmd_simulate)
 
-    train = sub.add_parser("train", help="train the interaction model on a cohort folder (covariates)")
+    train = sub.add_parser("train", help="train the interaction model on every patient of a cohort folder")
     train.add_argument("--cohort", required=True, help="cohort folder with manifest.csv and covariates.csv")
     train.add_argument("--out", required=True, help="model folder to write")
+    train.add_argument("--features", default=None, help="features CSV of `delicaite cohort features` (default: "
+                                                        "clinical covariates only)")
+    train.add_argument("--deep-components", type=int, default=cohort_train_command.DEFAULT_DEEP_COMPONENTS,
+                       help="principal components of the deep_* columns the model sees (0: the raw columns)")
     train.add_argument("--ensemble", type=int, default=20, help="ensemble size (gives the interval of h)")
     train.add_argument("--epochs", type=int, default=None, help="training epochs per member (default: model's)")
     train.add_argument("--no-propensity", action="store_true", help="no inverse-propensity weights (randomized cohort)")

@@ -14,7 +14,7 @@ def _say(message: str) -> None:
 
 
 def cmd_features(args) -> None:
-    from ..cohort_features import FAILURES_FILE, FEATURES_FILE, extract_cohort_features
+    from ..cohort.features import FAILURES_FILE, FEATURES_FILE, extract_cohort_features
 
     run = extract_cohort_features(args.cohort, args.out, workers=args.workers, scheduler=args.scheduler,
                                   device=args.device, radiomics_params=args.radiomics_params,

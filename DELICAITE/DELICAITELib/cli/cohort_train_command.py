@@ -1,20 +1,20 @@
-"""`delicaite cohort train`: DELICAITE and the study's comparators, split by centre (see cohort_training.py)."""
+"""`delicaite cohort train`: DELICAITE and the study's comparators, split by centre (see cohort/training.py)."""
 
 from __future__ import annotations
 
 import time
 
-from ..cohort_models import DEFAULT_DEEP_COMPONENTS
+DEFAULT_DEEP_COMPONENTS = 8  # cohort/training.py's default, kept here so `--help` needs no model import
 from .common import progress
 
 
 def cmd_cohort_train(args) -> None:
-    from ..cohort_training import train_cohort_models
+    from ..cohort.training import train_cohort
 
     started = time.perf_counter()
-    summary = train_cohort_models(args.cohort, args.out, args.features, seed=args.seed, ensemble=args.ensemble,
-                                  epochs=args.epochs, quick=args.quick, deep_components=args.deep_components,
-                                  progress=progress).summary
+    summary = train_cohort(args.cohort, args.out, args.features, seed=args.seed, ensemble=args.ensemble,
+                           epochs=args.epochs, quick=args.quick, deep_components=args.deep_components,
+                           progress=progress).summary
     n = summary["splits"]["n"]
     print(f"trained {', '.join(summary['names'])} on {summary['n_training']} patients "
           f"(internal test {n['internal_test']}, external test {n['external_test']}) in "

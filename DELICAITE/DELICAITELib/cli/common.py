@@ -7,10 +7,29 @@ import sys
 from pathlib import Path
 
 from ..errors import DelicaiteError
+from ..progress import ERROR, ProgressEvent
+
+PROGRESS_FORMATS = ("text", "json")
+_format = {"progress": "text"}
 
 
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def set_progress_format(name: str) -> None:
+    """"text": messages for a person; "json": one event line each, for a parent process (progress.py)."""
+    _format["progress"] = name
+
+
+def progress(event: ProgressEvent | str) -> None:
+    """A progress event (or a plain message) on stderr, so that stdout stays clean for scripts."""
+    if not isinstance(event, ProgressEvent):
+        event = ProgressEvent(str(event))
+    print(event.to_line() if _format["progress"] == "json" else event.message, file=sys.stderr, flush=True)
+
+
+def error(message: str) -> None:
+    """The one line that says why a command stopped (and, in json mode, the same as an error event)."""
+    if _format["progress"] == "json":
+        print(ProgressEvent(message, None, ERROR).to_line(), file=sys.stderr, flush=True)
+    print(f"error: {message}", file=sys.stderr, flush=True)
 
 
 def read_json_file(path: str, what: str) -> dict:

@@ -1,7 +1,7 @@
 """The `delicaite deep` group: pretrain a ViT encoder, report on its blocks, train the CNN per phase.
 
 All three read the crops that `delicaite cohort features --save-crops` kept (FEATURES_DIR/cases) and use
-the training centre's patients only (deep_cohort.py).
+the training centre's patients only (cohort/deep.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from .common import progress
 
 
 def cmd_pretrain(args) -> None:
-    from ..deep_cohort import pretrain_cohort_encoder
+    from ..cohort.deep import pretrain_cohort_encoder
 
     options = {"epochs": args.epochs, "image_size": args.image_size}
     record = pretrain_cohort_encoder(args.cohort, args.features, args.out, seed=args.seed, progress=progress, **options)
@@ -22,7 +22,7 @@ def cmd_pretrain(args) -> None:
 
 
 def cmd_block_report(args) -> None:
-    from ..deep_cohort import cohort_block_report
+    from ..cohort.deep import cohort_block_report
 
     report = cohort_block_report(args.encoder, args.cohort, args.features, args.out, seed=args.seed)
     aucs = ", ".join(f"{b}: {a:.2f}" for b, a in zip(report["blocks"], report["knn_auc"]))
@@ -31,7 +31,7 @@ def cmd_block_report(args) -> None:
 
 
 def cmd_train_cnn(args) -> None:
-    from ..deep_cohort import train_cohort_cnns
+    from ..cohort.deep import train_cohort_cnns
 
     summary = train_cohort_cnns(args.cohort, args.features, args.out, epochs=args.epochs, input_size=args.input_size,
                                 seed=args.seed, progress=progress)

@@ -26,7 +26,7 @@ def cmd_segment(args) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     sitk.WriteImage(label, str(out), useCompression=True)
     if args.preview:
-        from ..report import write_segmentation_preview
+        from ..pictures import write_segmentation_preview
 
         write_segmentation_preview(args.preview, image, label)
     volumes = label_volumes_ml(label)

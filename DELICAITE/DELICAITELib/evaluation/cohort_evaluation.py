@@ -10,7 +10,6 @@ Patients with unknown PD are left out of the PD statistics and kept in the survi
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable
 
@@ -20,23 +19,16 @@ from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
 from ..clinical import encode, encoded_columns
 from ..clinical.schema import SCHEMA
-from ..cohort import Cohort
-from ..cohort_models import DELICAITE, TrainedModels, design_frame
+from ..cohort import Cohort, design_frame
+from ..cohort.trained import DELICAITE, TrainedModels
 from ..errors import DelicaiteError
 from ..stats import (bootstrap_auc_ci, calibration, confusion_counts, delong_test, logistic_table, table1,
                      threshold_metrics_ci)
-from .common import ALL, ALTER, MAINTAIN, NO_PREFERENCE, SETS
+from ..recommendation import group
+from .common import ALL, SETS
 from .outcomes import policy_section, survival_section, truth_section
 
 LOGISTIC_ALPHA = "p<0.1"  # univariate p below which a variable enters the multivariate model
-
-
-def model_note(trained: TrainedModels) -> str:
-    try:
-        meta = json.loads((trained.directory / DELICAITE / "model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        meta = {}
-    return str(meta.get("note", "research model: not validated for clinical use"))
 
 
 def patient_frame(cohort: Cohort, trained: TrainedModels, features=None) -> pd.DataFrame:
@@ -51,14 +43,13 @@ def patient_frame(cohort: Cohort, trained: TrainedModels, features=None) -> pd.D
                              "was trained on (patient_id values differ)")
     frame = frame[~unknown].reset_index(drop=True)
     frame.attrs["n_not_in_splits"] = int(unknown.sum())
-    for name in trained.names:
+    predictions = trained.bundle.predictions(frame)  # DELICAITE: one pass through the ensemble
+    frame[f"p_{DELICAITE}"] = predictions["p_pd_received"].to_numpy()
+    for name in trained.comparators:
         frame[f"p_{name}"] = trained.predict_pd(name, frame)
-    x = trained.inputs(frame)
-    h, lo, hi = trained.delicaite.interaction_score(x, return_interval=True)
-    frame["h"], frame["h_lo"], frame["h_hi"] = h, lo, hi
-    frame["recommendation"] = trained.delicaite.recommend(x)
-    frame["group"] = np.where(frame["recommendation"] == NO_PREFERENCE, NO_PREFERENCE,
-                              np.where(frame["recommendation"] == frame["therapy"], MAINTAIN, ALTER))
+    frame["h"], frame["h_lo"], frame["h_hi"] = (predictions[c].to_numpy() for c in ("h", "h_lower", "h_upper"))
+    frame["recommendation"] = predictions["recommendation"].to_numpy()
+    frame["group"] = group(frame["therapy"].to_numpy(), frame["recommendation"].to_numpy())
     keep = ~unknown.to_numpy()
     for name in ("true_h", "propensity", "true_p_tace", "true_p_haic"):
         value = getattr(cohort, name)
@@ -186,7 +177,7 @@ def evaluate_cohort(cohort: Cohort, trained: TrainedModels, features=None, n_boo
     simulated = cohort.true_h is not None
     results = {
         "kind": "two-therapy cohort",
-        "meta": {"note": model_note(trained), "simulated": simulated, "n_boot": int(n_boot), "seed": int(seed),
+        "meta": {"note": trained.bundle.note, "simulated": simulated, "n_boot": int(n_boot), "seed": int(seed),
                  "models": names, "model_inputs": {n: trained.summary.get("models", {}).get(n, {}).get("inputs", "")
                                                    for n in names},
                  "thresholds": {n: float(trained.thresholds[n]) for n in names},
@@ -195,7 +186,7 @@ def evaluate_cohort(cohort: Cohort, trained: TrainedModels, features=None, n_boo
                  "n": {s: int(m.sum()) for s, m in subsets(frame).items()},
                  "n_unknown_pd": int(frame["pd"].isna().sum()),
                  "n_not_in_splits": frame.attrs["n_not_in_splits"],
-                 "cutoff": float(trained.delicaite.cutoff)},
+                 "cutoff": trained.bundle.cutoff},
     }
     say("Table 1 and Table 2")
     results["table1"] = baseline_tables(cov, frame)

@@ -13,11 +13,13 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..recommendation import ALTER, MAINTAIN  # noqa: F401 — the groups, named where the rule lives
+from ..recommendation import NEITHER as NO_PREFERENCE  # noqa: F401
+
 SETS = ("training", "internal_test", "external_test")
 ALL = "all"
 SET_LABELS = {"training": "Training", "internal_test": "Internal test", "external_test": "External test",
               ALL: "All patients"}
-MAINTAIN, ALTER, NO_PREFERENCE = "Maintain", "Alter", "No clear preference"
 EXTRA_LABELS = {"afp_ge_400": "AFP ≥ 400 ng/mL", "therapy": "Therapy", "pd": "Progressive disease (PD)",
                 "set": "Set"}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..cohort import read_cohort
-from ..cohort_models import load_trained
+from ..cohort.trained import load_trained
 from .cohort_evaluation import evaluate_cohort
 from .cohort_html import cohort_html
 from .common import round_trip

@@ -6,19 +6,22 @@ the ensemble's spread gives the uncertainty interval. Risks are computed from th
 h, so logit(p_pd_haic) − logit(p_pd_tace) equals the reported score exactly.
 """
 
+import copy
+
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 
 from ..errors import DelicaiteError
+from ..recommendation import recommend
 from .adaptive import adaptive_penalties, screen_weights
 from .propensity import fit_propensity, propensity_haic, stabilised_weights
 from .selection import POOLING, choose_penalties
 from .training import Penalties, train_ensemble
 
 THERAPY_CODE = {"TACE": -1.0, "HAIC": 1.0}
-NO_PREFERENCE = "no clear preference"
 # Below this many patients per covariate the tree pilot sets the first fit's input weights (input_screen).
 # Development seeds (Tian-style, randomized): n = 300, p = 50 (6 per covariate), nonlinear h 0.19 → 0.37;
 # with more patients per covariate the networks' own ranking was as good or better (linear h, n = 300,
@@ -289,57 +292,65 @@ class InteractionModel(BaseEstimator):
         }
 
     # ------------------------------------------------------------------------------------ prediction
+    def _inference_networks(self) -> list:
+        """The members in float64 for prediction: one row or a thousand, the sums come out the same to
+        ~1e-15, so every door gives a patient the same h (float32 kernels differ by batch size)."""
+        if getattr(self, "_inference_for_", None) is not self.networks_:
+            device = torch.device(self.device)
+            self._inference_nets_ = [copy.deepcopy(net).to(device, torch.float64).eval() for net in self.networks_]
+            self._inference_for_ = self.networks_
+        return self._inference_nets_
+
     def _member_effects(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(g, h) of every ensemble member, each of shape (n_members, n_rows)."""
-        xt = torch.as_tensor(xs, dtype=torch.float32, device=torch.device(self.device))
+        xt = torch.as_tensor(xs, dtype=torch.float64, device=torch.device(self.device))
         gs, hs = [], []
         with torch.no_grad():
-            for net in self.networks_:
-                net.eval()
+            for net in self._inference_networks():
                 g, h = net.effects(xt)
                 gs.append(g.cpu().numpy())
                 hs.append(h.cpu().numpy())
         return np.asarray(gs, dtype=float), np.asarray(hs, dtype=float)
+
+    def predict_all(self, X, alpha: float = 0.1) -> pd.DataFrame:
+        """Everything the doors show, from one pass through the ensemble: per row g, h with the alpha/2
+        and 1 − alpha/2 percentiles of the members' h (lower, upper; widened to contain h), both risks,
+        h's percentile among the training scores and the recommendation."""
+        if not 0.0 < alpha < 1.0:
+            raise DelicaiteError(f"alpha must lie strictly between 0 and 1, got {alpha}")
+        gs, hs = self._member_effects(self._standardised(X))
+        g, h = gs.mean(axis=0), hs.mean(axis=0)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame({
+            "g": g, "h": h,
+            "h_lower": np.minimum(np.percentile(hs, 100 * alpha / 2, axis=0), h),
+            "h_upper": np.maximum(np.percentile(hs, 100 * (1 - alpha / 2), axis=0), h),
+            "p_pd_tace": expit(g - h / 2.0), "p_pd_haic": expit(g + h / 2.0),
+            "training_percentile": np.atleast_1d(self.h_percentile(h)),
+            "recommendation": recommend(h, self.cutoff),
+        }, index=index)
 
     def predict_risk(self, X, therapy) -> np.ndarray:
         """P(PD | x, therapy) per row; therapy is "TACE", "HAIC" or one such string per row."""
         xs = self._standardised(X)
         t = encode_therapy(therapy, len(xs))
         g, h = (a.mean(axis=0) for a in self._member_effects(xs))
-        return 1.0 / (1.0 + np.exp(-(g + t * h / 2.0)))
+        return expit(g + t * h / 2.0)
 
     def predict_risks(self, X) -> pd.DataFrame:
         """Both risks per row: columns p_pd_tace and p_pd_haic (index of X when X is a DataFrame)."""
-        xs = self._standardised(X)
-        g, h = (a.mean(axis=0) for a in self._member_effects(xs))
-        index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(
-            {"p_pd_tace": 1.0 / (1.0 + np.exp(-(g - h / 2.0))), "p_pd_haic": 1.0 / (1.0 + np.exp(-(g + h / 2.0)))},
-            index=index,
-        )
+        return self.predict_all(X)[["p_pd_tace", "p_pd_haic"]]
 
     def interaction_score(self, X, return_interval: bool = False, alpha: float = 0.1):
         """h(x), the ensemble mean; with return_interval, (h, lower, upper) where lower/upper are the
         alpha/2 and 1 − alpha/2 percentiles of the members' h (widened, if need be, to contain h)."""
-        if not 0.0 < alpha < 1.0:
-            raise DelicaiteError(f"alpha must lie strictly between 0 and 1, got {alpha}")
-        hs = self._member_effects(self._standardised(X))[1]
-        h = hs.mean(axis=0)
-        if not return_interval:
-            return h
-        lower = np.minimum(np.percentile(hs, 100 * alpha / 2, axis=0), h)
-        upper = np.maximum(np.percentile(hs, 100 * (1 - alpha / 2), axis=0), h)
-        return h, lower, upper
+        table = self.predict_all(X, alpha)
+        h = table["h"].to_numpy()
+        return (h, table["h_lower"].to_numpy(), table["h_upper"].to_numpy()) if return_interval else h
 
     def recommend(self, X) -> np.ndarray:
         """"HAIC" when h < −cutoff, "TACE" when h > cutoff, else "no clear preference" (object array)."""
-        if not np.isfinite(self.cutoff) or self.cutoff < 0:
-            raise DelicaiteError(f"cutoff must be a non-negative number, got {self.cutoff}")
-        h = self.interaction_score(X)
-        out = np.full(len(h), NO_PREFERENCE, dtype=object)
-        out[h < -self.cutoff] = "HAIC"
-        out[h > self.cutoff] = "TACE"
-        return out
+        return self.predict_all(X)["recommendation"].to_numpy(dtype=object)
 
     def h_percentile(self, h) -> np.ndarray | float:
         """Percentile rank (0–100) of score(s) h among the training cohort's scores (mid-rank for ties)."""
@@ -359,12 +370,13 @@ class InteractionModel(BaseEstimator):
         """
         xs = self._standardised(X)
         dev = torch.device(self.device)
-        alphas = (torch.arange(steps, dtype=torch.float32, device=dev) + 0.5) / steps  # midpoint rule
+        networks = self._inference_networks()
+        alphas = (torch.arange(steps, dtype=torch.float64, device=dev) + 0.5) / steps  # midpoint rule
         out = np.zeros_like(xs)
         for start in range(0, len(xs), 256):  # chunks bound the memory of rows × steps × features
-            xb = torch.as_tensor(xs[start:start + 256], dtype=torch.float32, device=dev)
+            xb = torch.as_tensor(xs[start:start + 256], dtype=torch.float64, device=dev)
             path = (alphas[:, None, None] * xb[None]).reshape(-1, xs.shape[1]).requires_grad_(True)
-            h = sum(net.effects(path)[1] for net in self.networks_) / len(self.networks_)
+            h = sum(net.effects(path)[1] for net in networks) / len(networks)
             (grad,) = torch.autograd.grad(h.sum(), path)
             out[start:start + 256] = (grad.reshape(steps, len(xb), -1).mean(dim=0) * xb).detach().cpu().numpy()
         names = list(self.feature_names_in_) if self.feature_names_in_ is not None else [f"x{i}" for i in range(xs.shape[1])]

@@ -13,7 +13,7 @@ import torch
 
 from .. import __version__ as DELICAITE_VERSION
 from ..errors import ModelFileError
-from .files import METADATA_FILE, read_model_files, write_model_files
+from ..storage import METADATA_FILE, read_artifact, write_artifact
 from .interaction import InteractionModel
 from .network import InteractionNet
 
@@ -56,13 +56,13 @@ def save_model(model: InteractionModel, directory, note: str | None = None) -> P
     }
     if note is not None:  # optional: readers fall back to their own wording when it is absent
         meta["note"] = str(note)
-    model.metadata_ = write_model_files(directory, arrays, meta, FORMAT_NAME, FORMAT_VERSION)
+    model.metadata_ = write_artifact(directory, arrays, meta, FORMAT_NAME, FORMAT_VERSION)
     return Path(directory) / METADATA_FILE
 
 
 def load_model(path) -> InteractionModel:
     """Load a model from its directory or its model.json; checksums are verified before any use."""
-    arrays, meta, meta_path = read_model_files(path, FORMAT_NAME, FORMAT_VERSION)
+    arrays, meta, meta_path = read_artifact(path, FORMAT_NAME, FORMAT_VERSION)
 
     try:
         # Files written before the input group lasso, the penalty search, the adaptive refit and the

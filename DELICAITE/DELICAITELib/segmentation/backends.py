@@ -6,18 +6,18 @@ Every door (CLI, case workflow, Slicer) calls `segment_ct`, so a new backend is 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import SimpleITK as sitk
 
 from ..errors import DelicaiteError
+from ..progress import ProgressCallback, Reporter
 
 BACKENDS = ("delicaite", "totalsegmentator")
 
 
 def segment_ct(image: sitk.Image, *, backend: str = "delicaite", device: str = "auto", weights=None,
-               ct_path: str | Path | None = None, progress: Callable[[str], None] | None = None) -> sitk.Image:
+               ct_path: str | Path | None = None, progress: ProgressCallback | Reporter | None = None) -> sitk.Image:
     """Label map (0 background, 1 liver, 2 tumour) of ``image`` on its own grid.
 
     TotalSegmentator reads files: it gets ``ct_path`` when the image came from one, else a temporary

@@ -10,7 +10,6 @@ grid (e.g. 0.7 mm) from a 3 mm working grid.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 import SimpleITK as sitk
@@ -20,6 +19,7 @@ from torch import nn
 
 from ..io import check_ct
 from ..io.labels import label_volumes_ml
+from ..progress import ProgressCallback, Reporter, reporter
 from .device import resolve_device
 from .network import SegmentationConfig
 from .preprocess import to_working_arrays
@@ -54,22 +54,22 @@ def predict_probabilities(network: nn.Module, values: np.ndarray, config: Segmen
 
 
 def segment(image: sitk.Image, weights=None, device: str = "auto",
-            progress: Callable[[str], None] | None = None, postprocess: bool = True) -> sitk.Image:
+            progress: ProgressCallback | Reporter | None = None, postprocess: bool = True) -> sitk.Image:
     """Label map (UInt8: 0 background, 1 liver, 2 tumour) of CT ``image`` on ``image``'s grid.
 
     ``weights``: a model directory (weights.npz + model.json) or None for the shipped model.
     ``device``: "auto" (CUDA when available), "cpu" or "cuda" (DelicaiteError when absent).
-    ``progress``: called with a short message before each step. ``postprocess``: keep the largest
+    ``progress``: gets a ProgressEvent before each step, with the share of the work done. ``postprocess``: keep the largest
     liver component, fill holes, keep tumour inside the liver. Raises ImageError for a non-CT image;
     warns "no liver found in the field of view" when less than :data:`MIN_LIVER_ML` of liver is found.
     """
-    report = progress or (lambda message: None)
+    report = reporter(progress)
     check_ct(image, name="CT to segment")
     torch_device = resolve_device(device)
     network, config, _ = load_segmentation_weights(weights)
-    report("resampling the CT to the working grid")
+    report("resampling the CT to the working grid", 0.0)
     values, _, grid = to_working_arrays(image, None, config)
-    report(f"running the segmentation network on {torch_device.type}")
+    report(f"running the segmentation network on {torch_device.type}", 0.1)
     probabilities = predict_probabilities(network, values, config, torch_device)
     bone_fraction = bone_around_liver(probabilities, values, config)
     del values
@@ -80,14 +80,15 @@ def segment(image: sitk.Image, weights=None, device: str = "auto",
             stacklevel=2,
         )
         return _empty_label(image)
-    report("resampling the prediction onto the CT grid")
+    report("resampling the prediction onto the CT grid", 0.7)
     label = _labels_on_grid(probabilities, grid, image)
     if postprocess:
         from .postprocess import postprocess as clean
 
-        report("post-processing the label map")
+        report("post-processing the label map", 0.85)
         label = clean(label)
     liver_ml = label_volumes_ml(label)["liver_ml"]
+    report(f"segmented: liver {liver_ml:.0f} mL", 1.0)
     if liver_ml < MIN_LIVER_ML:
         warnings.warn(
             f"no liver found in the field of view ({liver_ml:.0f} mL of liver < {MIN_LIVER_ML:.0f} mL): "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..model.files import METADATA_FILE, WEIGHTS_FILE
+from ..storage import METADATA_FILE, WEIGHTS_FILE
 from .datasets import shared_training_volumes
 from .training import train_segmentation
 from .weights import SHIPPED_WEIGHTS

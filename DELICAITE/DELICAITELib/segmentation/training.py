@@ -35,7 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import DelicaiteError, ModelFileError
-from ..model.files import read_model_files, write_model_files
+from ..storage import read_artifact, write_artifact
 from .datasets import TrainingPair, load_pair
 from .device import resolve_device
 from .inference import predict_probabilities, probabilities_to_labels
@@ -264,7 +264,7 @@ def _write_checkpoint(out_dir: Path, network, optimizer, config, history, seed, 
             arrays[f"opt.{index}.{key}"] = torch.as_tensor(tensor).detach().cpu().numpy()
     meta = {"config": config.to_dict(), "epoch": history[-1]["epoch"], "history": history, "seed": seed,
             "settings": settings, "optimizer_param_groups": optimizer_state["param_groups"]}
-    write_model_files(out_dir / "checkpoint", arrays, meta, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
+    write_artifact(out_dir / "checkpoint", arrays, meta, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
 
 
 def _read_checkpoint(out_dir: Path, config: SegmentationConfig | None, seed: int) -> dict:
@@ -272,7 +272,7 @@ def _read_checkpoint(out_dir: Path, config: SegmentationConfig | None, seed: int
     if not path.is_dir():
         raise DelicaiteError(f"nothing to resume: {path} does not exist; train without resume first")
     try:
-        arrays, meta, _ = read_model_files(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
+        arrays, meta, _ = read_artifact(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
         stored = SegmentationConfig.from_dict(meta["config"])
     except KeyError as exc:
         raise ModelFileError(f"checkpoint {path} lacks {exc}; start a new training") from None

@@ -16,7 +16,7 @@ from torch import nn
 
 from .. import __version__ as DELICAITE_VERSION
 from ..errors import ModelFileError
-from ..model.files import read_model_files, write_model_files
+from ..storage import read_artifact, write_artifact
 from .network import CLASS_NAMES, FORMAT_NAME, FORMAT_VERSION, SegmentationConfig, build_network
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "resources" / "liver_seg"
@@ -55,7 +55,7 @@ def save_segmentation_weights(network: nn.Module, config: SegmentationConfig, di
                               "monai": monai.__version__, "numpy": np.__version__},
         **(extra or {}),
     }
-    return write_model_files(directory, state_arrays(network), meta, config.format_name, config.format_version)
+    return write_artifact(directory, state_arrays(network), meta, config.format_name, config.format_version)
 
 
 def load_segmentation_weights(path=None) -> tuple[nn.Module, SegmentationConfig, dict]:
@@ -65,7 +65,7 @@ def load_segmentation_weights(path=None) -> tuple[nn.Module, SegmentationConfig,
     foreign file raises ModelFileError.
     """
     path = SHIPPED_WEIGHTS if path is None else Path(path)
-    arrays, meta, meta_path = read_model_files(path, FORMAT_NAME, FORMAT_VERSION)
+    arrays, meta, meta_path = read_artifact(path, FORMAT_NAME, FORMAT_VERSION)
     if not isinstance(meta.get("config"), dict):
         raise ModelFileError(f"model file {meta_path} has no segmentation config; re-export the model")
     try:

@@ -75,6 +75,14 @@ def bootstrap_auc_ci(y, p, n_boot: int = 2000, level: float = 0.95, seed=0) -> t
     return auc, float(lo), float(hi)
 
 
+def auc_or_none(y, p) -> float | None:
+    """ROC AUC of scores ``p`` for binary ``y``, or None when ``y`` holds one class only (no AUC exists)."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y)
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None
+
+
 def youden_threshold(y, p) -> float:
     """The threshold maximising sensitivity + specificity − 1 (Youden's J); positive means p >= threshold.
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from ... import __version__ as DELICAITE_VERSION
 from ...errors import DelicaiteError, ModelFileError
-from ...model.files import METADATA_FILE, read_model_files, write_model_files
+from ...storage import METADATA_FILE, read_artifact, write_artifact
 from ...preprocessing import resize_crops, training_augmentation
 
 FORMAT_NAME = "delicaite-phase-cnn"
@@ -253,13 +253,13 @@ def save_phase_cnn(cnn: PhaseCNN, directory, note: str | None = None) -> Path:
     }
     if note is not None:
         meta["note"] = str(note)
-    write_model_files(directory, arrays, meta, FORMAT_NAME, FORMAT_VERSION)
+    write_artifact(directory, arrays, meta, FORMAT_NAME, FORMAT_VERSION)
     return Path(directory) / METADATA_FILE
 
 
 def load_phase_cnn(path) -> PhaseCNN:
     """Load a CNN from its directory or model.json; both checksums are verified before any use."""
-    arrays, meta, meta_path = read_model_files(path, FORMAT_NAME, FORMAT_VERSION)
+    arrays, meta, meta_path = read_artifact(path, FORMAT_NAME, FORMAT_VERSION)
     try:
         if meta["architecture"] != ARCHITECTURE:
             raise ModelFileError(f"model file {meta_path} describes another network ({meta['architecture'].get('name')}); "

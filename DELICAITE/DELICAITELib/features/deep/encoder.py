@@ -21,7 +21,7 @@ import torch
 
 from ... import __version__ as DELICAITE_VERSION
 from ...errors import DelicaiteError, ModelFileError
-from ...model.files import METADATA_FILE, read_model_files, write_model_files
+from ...storage import METADATA_FILE, read_artifact, write_artifact
 from ...preprocessing import resize_crops
 from .vit import DinoViT, load_dinov2_state_dict
 
@@ -110,7 +110,7 @@ def save_encoder(encoder: ViTEncoder, directory, note: str | None = None) -> dic
         "state_dict": {key: list(array.shape) for key, array in state.items()},
         "library_versions": {"delicaite": DELICAITE_VERSION, "torch": torch.__version__, "numpy": np.__version__},
     }
-    return write_model_files(directory, state, metadata, FORMAT_NAME, FORMAT_VERSION)
+    return write_artifact(directory, state, metadata, FORMAT_NAME, FORMAT_VERSION)
 
 
 def _read_torch_checkpoint(path: Path) -> Mapping:
@@ -134,7 +134,7 @@ def load_encoder(path, device: str | torch.device = "cpu") -> ViTEncoder:
     if path.is_file() and path.suffix.lower() in TORCH_CHECKPOINT_SUFFIXES:
         state, architecture, input_size = _read_torch_checkpoint(path), None, None
     elif path.is_dir() or path.name == METADATA_FILE or not path.exists():
-        state, metadata, _ = read_model_files(path, FORMAT_NAME, FORMAT_VERSION)
+        state, metadata, _ = read_artifact(path, FORMAT_NAME, FORMAT_VERSION)
         architecture, input_size = metadata.get("architecture"), metadata.get("input_size")
         if not isinstance(architecture, dict):
             raise ModelFileError(f"model file {path} has no architecture; re-export it with save_encoder")

@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from ...errors import DelicaiteError, ModelFileError
-from ...model.files import read_model_files, write_model_files
+from ...storage import read_artifact, write_artifact
 
 COMPONENT_PREFIX = "deep_pc"  # starts with deep_, so cohort code still counts the components as deep features
 DEFAULT_COMPONENTS = 8
@@ -95,12 +95,12 @@ class DeepFeatureReduction:
         arrays = {"medians": self.medians, "mean": self.mean, "scale": self.scale, "components": self.components,
                   "explained_variance_ratio": self.explained_variance_ratio}
         meta = {"columns": self.columns, "note": note, "extra": self.extra}
-        write_model_files(directory, arrays, meta, FORMAT_NAME, FORMAT_VERSION)
+        write_artifact(directory, arrays, meta, FORMAT_NAME, FORMAT_VERSION)
         return Path(directory)
 
     @classmethod
     def load(cls, path) -> "DeepFeatureReduction":
-        arrays, meta, meta_path = read_model_files(path, FORMAT_NAME, FORMAT_VERSION)
+        arrays, meta, meta_path = read_artifact(path, FORMAT_NAME, FORMAT_VERSION)
         try:
             reduction = cls(list(meta["columns"]), arrays["medians"], arrays["mean"], arrays["scale"],
                             arrays["components"], arrays["explained_variance_ratio"], dict(meta.get("extra") or {}))

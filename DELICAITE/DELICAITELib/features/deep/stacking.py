@@ -93,13 +93,13 @@ class PhaseStacking:
 
 def save_stacking(stacking: PhaseStacking, directory, note: str | None = None) -> None:
     """The three weights as a checksummed model folder (no arrays: model.json carries them)."""
-    from ...model.files import write_model_files
+    from ...storage import write_artifact
 
-    write_model_files(directory, {}, {"stacking": stacking.to_dict(), "note": note}, STACKING_KIND, STACKING_VERSION)
+    write_artifact(directory, {}, {"stacking": stacking.to_dict(), "note": note}, STACKING_KIND, STACKING_VERSION)
 
 
 def load_stacking(path) -> PhaseStacking:
-    from ...model.files import read_model_files
+    from ...storage import read_artifact
 
-    _, meta, _ = read_model_files(path, STACKING_KIND, STACKING_VERSION)
+    _, meta, _ = read_artifact(path, STACKING_KIND, STACKING_VERSION)
     return PhaseStacking.from_dict(meta.get("stacking"))

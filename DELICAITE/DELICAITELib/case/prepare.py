@@ -1,0 +1,80 @@
+"""Stage 1 of a case: load both phases and the mask onto the AP grid, segment when there is no mask, and
+pick the three largest tumour slices."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+from ..errors import MaskError
+from ..io import Case, label_volumes_ml, load_case
+from ..progress import ProgressCallback, Reporter, reporter
+from ..slices import SliceArea, largest_tumour_slices
+
+GIVEN_MASK = "given"
+AUTOMATIC_MASK = "automatic (DELICAITE segmentation network, not reviewed)"
+
+
+@dataclass
+class PreparedCase:
+    """A case ready for its features: ``case`` (AP, VP and label map on the AP grid, the alignment),
+    where the mask came from, the three largest tumour slices (largest first) and the warnings raised
+    on the way. ``slices_problem`` says why there are none (no tumour in the mask)."""
+
+    case: Case
+    mask_source: str
+    slices: tuple[SliceArea, ...]
+    slices_problem: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def automatic_mask(self) -> bool:
+        return self.mask_source != GIVEN_MASK
+
+    @property
+    def single_phase(self) -> bool:
+        return bool(self.case.alignment.get("single_phase"))
+
+    def volumes_ml(self) -> dict[str, float]:
+        return {k: float(v) for k, v in label_volumes_ml(self.case.label).items()}
+
+    def require_slices(self) -> tuple[SliceArea, ...]:
+        """The slices, or the MaskError that says why there are none."""
+        if not self.slices:
+            raise MaskError(self.slices_problem or "no tumour slices")
+        return self.slices
+
+
+def prepare_case(ap, vp=None, mask=None, *, device: str = "cpu",
+                 progress: ProgressCallback | Reporter | None = None) -> PreparedCase:
+    """``ap``/``vp``/``mask``: paths (DICOM folder, NIfTI, NRRD; a 3D-IRCADb folder for the mask) or
+    SimpleITK images. ``vp`` None (or the AP again) is a single-phase case. Without a mask the AP phase
+    is auto-segmented on ``device``."""
+    say = reporter(progress)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        say("loading " + ("the CT (single phase)" if vp is None or vp is ap else "both phases"), 0.0)
+        case = load_case(ap, ap if vp is None else vp, mask)
+        source = GIVEN_MASK
+        if case.label is None:
+            say("no mask: auto-segmenting liver and tumour on the AP phase (review it before use)", 0.1)
+            from ..segmentation.backends import segment_ct
+
+            case.label = segment_ct(case.ap, device=device, progress=say.part(0.1, 0.9))
+            source = AUTOMATIC_MASK
+        say("picking the three largest tumour slices", 0.95)
+        slices, problem = (), None
+        try:
+            slices = tuple(largest_tumour_slices(case.label))
+        except MaskError as err:
+            problem = str(err)
+    noted = user_warnings(caught)
+    for message in noted:
+        say(f"warning: {message}")
+    return PreparedCase(case, source, slices, problem, noted)
+
+
+def user_warnings(caught) -> tuple[str, ...]:
+    """The messages of the UserWarnings among ``caught`` (what the library tells a user), each once;
+    libraries' deprecation notes and numeric chatter are not the user's business."""
+    return tuple(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
