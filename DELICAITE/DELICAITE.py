@@ -2,19 +2,23 @@
 
 The hub walks one case through six numbered steps (phases, segment, correct, slices, features,
 recommend), showing which are done, and hands each step to the module or library that does it:
-DELICAITE Segment, the Segment Editor, DELICAITE Recommend and DELICAITELib. The cohort panel runs
-`delicaite batch` in a background process with progress and cancel. Every algorithm lives in
-DELICAITELib; this file only binds it to Slicer.
+DELICAITE Segment, the Segment Editor, DELICAITE Recommend and DELICAITELib's case engine. The cohort
+panel runs `delicaite batch` in a background process (the Logic's BackgroundRunner) with progress and
+cancel. Every algorithm lives in DELICAITELib; this file only binds it to Slicer.
 """
 
 import json
 import os
-import re
+import pathlib
 import shutil
 import tempfile
+import time
+from typing import Annotated
 
 import qt
 import slicer
+import vtk
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -23,6 +27,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+import DELICAITESupport
+
 SAMPLE_NAME = "DELICAITEPhantom"
 STEPS = ("phases", "segment", "correct", "slices", "features", "recommend")
 # Stored on the segmentation node, so the status survives saving the scene.
@@ -30,9 +36,7 @@ REVIEWED_ATTRIBUTE = "DELICAITE.Reviewed"
 SLICES_REFERENCE = "DELICAITESlices"
 FEATURES_REFERENCE = "DELICAITEFeatures"
 RESULT_TABLE_NAME = "DELICAITE result"  # the name DELICAITE Recommend gives its result table
-# "[case 2/5] name: message", as DELICAITELib.batch prints its progress.
-CASE_PROGRESS = re.compile(r"^\[case (\d+)/(\d+)\] .*?: (.*)$")
-CASE_FINISHED = ("done", "skipped", "error")
+DEVICE_CHOICES = ["cpu", "auto", "cuda"]
 
 
 class DELICAITE(ScriptedLoadableModule):
@@ -68,11 +72,17 @@ def registerSampleData():
     )
 
 
-def _libraryReady(parentWidget=None):
-    """Install the library's dependencies on first use (asks first); False when the user declines."""
-    from DELICAITEDependencies import ensureDependencies
+@parameterNodeWrapper
+class DELICAITEParameterNode:
+    """What the hub remembers in the scene: the case's nodes and the cohort panel's settings."""
 
-    return ensureDependencies(parentWidget)
+    apVolume: slicer.vtkMRMLScalarVolumeNode
+    vpVolume: slicer.vtkMRMLScalarVolumeNode
+    segmentation: slicer.vtkMRMLSegmentationNode
+    resultTable: slicer.vtkMRMLTableNode
+    casesDir: pathlib.Path
+    outputDir: pathlib.Path
+    device: Annotated[str, Choice(DEVICE_CHOICES)] = "cpu"
 
 
 class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -80,8 +90,8 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)  # addObserver / removeObservers
         self.logic = None
-        self.cohortJob = None
-        self.cohortTimer = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
         self._updatingGUI = False
 
     def setup(self):
@@ -92,9 +102,6 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = DELICAITELogic()
 
-        for selector in (self.ui.apVolumeSelector, self.ui.vpVolumeSelector, self.ui.segmentationSelector,
-                         self.ui.resultTableSelector):
-            selector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateStatus)
         self.ui.loadSampleButton.connect("clicked(bool)", self.onLoadSample)
         self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
         self.ui.correctButton.connect("clicked(bool)", self.onCorrect)
@@ -107,31 +114,53 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.runDemoButton.connect("clicked(bool)", self.onRunDemo)
         self.ui.casesDirSelector.settingKey = "DELICAITE/CohortCasesDir"
         self.ui.outputDirSelector.settingKey = "DELICAITE/CohortOutputDir"
-        self.ui.cancelCohortButton.enabled = False
-
-        self.cohortTimer = qt.QTimer()
-        self.cohortTimer.setInterval(250)
-        self.cohortTimer.connect("timeout()", self.pollCohortJob)
         # A result table added by DELICAITE Recommend shows up in step 6 without a click here.
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.onNodeAdded)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneClosed)
-        self.updateStatus()
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.initializeParameterNode()
 
     def cleanup(self):
+        if self.logic:
+            self.logic.cancelCohortJob()
         self.removeObservers()
-        if self.cohortJob is not None and self.cohortJob.running:
-            self.cohortJob.cancel()
-        if self.cohortTimer is not None:
-            self.cohortTimer.stop()
 
     def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    # ---- the parameter node -------------------------------------------------------------------------
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, parameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateStatus)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            # The .ui widgets name their parameter in the SlicerParameterName dynamic property.
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateStatus)
         self.updateStatus()
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
 
     # ---- case workflow ------------------------------------------------------------------------------
 
     def caseNodes(self):
-        return (self.ui.apVolumeSelector.currentNode(), self.ui.vpVolumeSelector.currentNode(),
-                self.ui.segmentationSelector.currentNode())
+        parameters = self._parameterNode
+        if parameters is None:
+            return None, None, None
+        return parameters.apVolume, parameters.vpVolume, parameters.segmentation
 
     def updateStatus(self, caller=None, event=None):
         if self._updatingGUI:
@@ -139,7 +168,8 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._updatingGUI = True
         try:
             apNode, vpNode, segmentationNode = self.caseNodes()
-            status = self.logic.caseStatus(apNode, vpNode, segmentationNode, self.ui.resultTableSelector.currentNode())
+            resultTable = self._parameterNode.resultTable if self._parameterNode else None
+            status = self.logic.caseStatus(apNode, vpNode, segmentationNode, resultTable)
             for step in STEPS:
                 getattr(self.ui, step + "StatusLabel").text = "done \u2713" if status[step] else "to do"
             if apNode is None:
@@ -151,10 +181,12 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.reviewedCheckBox.checked = status["correct"]
             self.ui.reviewedCheckBox.enabled = segmentationNode is not None
             self.ui.segmentButton.enabled = apNode is not None
-            for button in (self.ui.correctButton, self.ui.pickSlicesButton):
+            for button in (self.ui.correctButton, self.ui.pickSlicesButton, self.ui.recommendButton):
                 button.enabled = apNode is not None and segmentationNode is not None
             self.ui.featuresButton.enabled = status["slices"]
-            self.ui.recommendButton.enabled = apNode is not None and segmentationNode is not None
+            running = self.logic.isCohortJobRunning()
+            self.ui.runCohortButton.enabled = not running
+            self.ui.cancelCohortButton.enabled = running
         finally:
             self._updatingGUI = False
 
@@ -164,40 +196,35 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def selectNewestResultTable(self):
         tables = [n for n in slicer.util.getNodesByClass("vtkMRMLTableNode") if n.GetName().startswith(RESULT_TABLE_NAME)]
-        if tables and self.ui.resultTableSelector.currentNode() is not tables[-1]:
-            self.ui.resultTableSelector.setCurrentNode(tables[-1])
-        self.updateStatus()
-
-    def onSceneClosed(self, caller, event):
-        self.updateStatus()
+        if tables and self._parameterNode and self._parameterNode.resultTable is not tables[-1]:
+            self._parameterNode.resultTable = tables[-1]
 
     def onLoadSample(self):
-        if not _libraryReady(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
             return
         with slicer.util.tryWithErrorDisplay("Could not load the sample case.", waitCursor=True):
             apNode, vpNode, segmentationNode = self.logic.loadSampleCase()
-            self.ui.apVolumeSelector.setCurrentNode(apNode)
-            self.ui.vpVolumeSelector.setCurrentNode(vpNode)
-            self.ui.segmentationSelector.setCurrentNode(segmentationNode)
-            self.updateStatus()
+            self._parameterNode.apVolume = apNode
+            self._parameterNode.vpVolume = vpNode
+            self._parameterNode.segmentation = segmentationNode
 
     def onSegment(self):
         self.logic.openModuleWithCase("DELICAITESegment", *self.caseNodes())
 
     def onCorrect(self):
         apNode, _, segmentationNode = self.caseNodes()
-        self.logic.openSegmentEditor(apNode, segmentationNode)
+        DELICAITESupport.openSegmentEditor(apNode, segmentationNode)
 
     def onReviewedToggled(self, checked):
         if self._updatingGUI:
             return
-        segmentationNode = self.ui.segmentationSelector.currentNode()
+        _, _, segmentationNode = self.caseNodes()
         if segmentationNode is not None:
             self.logic.setReviewed(segmentationNode, checked)
         self.updateStatus()
 
     def onPickSlices(self):
-        if not _libraryReady(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
             return
         with slicer.util.tryWithErrorDisplay("Could not pick the slices.", waitCursor=True):
             apNode, _, segmentationNode = self.caseNodes()
@@ -205,7 +232,7 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.updateStatus()
 
     def onFeatures(self):
-        if not _libraryReady(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
             return
         with slicer.util.tryWithErrorDisplay("Could not compute the features.", waitCursor=True):
             tableNode = self.logic.computeFeatures(*self.caseNodes())
@@ -220,64 +247,49 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # ---- cohort -------------------------------------------------------------------------------------
 
     def onRunCohort(self):
+        parameters = self._parameterNode
         casesDir, outDir = self.ui.casesDirSelector.currentPath, self.ui.outputDirSelector.currentPath
         if not casesDir or not outDir:
             slicer.util.errorDisplay("Choose a cases folder and an output folder.")
             return
-        if not _libraryReady(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
             return
         with slicer.util.tryWithErrorDisplay("Could not start the batch.", waitCursor=True):
             self.ui.casesDirSelector.addCurrentPathToHistory()
             self.ui.outputDirSelector.addCurrentPathToHistory()
             self.ui.cohortLogText.clear()
             self.ui.cohortProgressBar.value = 0
-            self.cohortJob = self.logic.startCohortJob(casesDir, outDir, device=self.ui.deviceComboBox.currentText)
-            self.ui.runCohortButton.enabled = False
-            self.ui.cancelCohortButton.enabled = True
-            self.cohortTimer.start()
+            self.logic.startCohortJob(casesDir, outDir, device=parameters.device, onEvent=self.onCohortEvent,
+                                      onDone=self.onCohortDone)
+        self.updateStatus()
 
-    def pollCohortJob(self):
-        job = self.cohortJob
-        if job is None:
-            self.cohortTimer.stop()
-            return
-        for line in job.poll():
-            self.ui.cohortLogText.appendPlainText(line)
-            fraction = DELICAITELogic.cohortProgress(line)
-            if fraction is not None:
-                self.ui.cohortProgressBar.value = int(round(100 * fraction))
-        if job.running:
-            return
-        self.cohortTimer.stop()
-        job.wait(5)
-        for line in job.poll():
-            self.ui.cohortLogText.appendPlainText(line)
+    def onCohortEvent(self, event):
+        self.ui.cohortLogText.appendPlainText(event.message)
+        if event.fraction is not None:
+            self.ui.cohortProgressBar.value = int(round(100 * event.fraction))
+
+    def onCohortDone(self, job):
         message = job.failure_message()
         if job.cancelled:
             self.ui.cohortLogText.appendPlainText("Batch cancelled: finished cases are kept; Run again resumes.")
         else:
             self.ui.cohortLogText.appendPlainText("Batch finished." if message is None else f"Batch finished: {message}")
             self.ui.cohortProgressBar.value = 100
-        self.ui.runCohortButton.enabled = True
-        self.ui.cancelCohortButton.enabled = False
-        self.cohortJob = None
+        self.updateStatus()
 
     def onCancelCohort(self):
-        if self.cohortJob is not None:
-            self.cohortJob.cancel()
-            self.pollCohortJob()
+        self.logic.cancelCohortJob()
 
     # ---- demo ---------------------------------------------------------------------------------------
 
     def onRunDemo(self):
-        if not _libraryReady(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
             return
         with slicer.util.tryWithErrorDisplay("Demo case failed.", waitCursor=True):
             result, outDir = self.logic.runDemo()
             report = os.path.join(outDir, "report.html")
-            self.ui.demoResultLabel.text = (
-                f"Recommendation: {result['recommendation']} (h = {result['interaction_score']['h']:+.2f}). "
-                f"Report: {report}")
+            self.ui.demoResultLabel.text = (f"Recommendation: {result.recommendation} "
+                                            f"(h = {result.prediction.score.h:+.2f}). Report: {report}")
             qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(report))
 
 
@@ -286,10 +298,15 @@ class DELICAITELogic(ScriptedLoadableModuleLogic):
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
+        DELICAITESupport.ensureLibraryOnPath()
         self.sampleFolder = None
+        self.runner = DELICAITESupport.BackgroundRunner(pollIntervalMs=250)
+
+    def getParameterNode(self):
+        return DELICAITEParameterNode(super().getParameterNode())
 
     def runDemo(self, outDir=None):
-        """Run the library's demo case; returns (result dict, output folder)."""
+        """Run the library's demo case; returns (CaseResult, output folder)."""
         from DELICAITELib.demo import run_demo
 
         outDir = outDir or tempfile.mkdtemp(prefix="DELICAITE-demo-")
@@ -347,20 +364,17 @@ class DELICAITELogic(ScriptedLoadableModuleLogic):
         return markups
 
     def computeFeatures(self, apNode, vpNode, segmentationNode):
-        """Radiomics of both phases on the three slices, as a table node (feature, value)."""
+        """Radiomics of both phases on the three slices (the case engine's first two stages with the
+        bundled radiomics settings), as a table node (feature, value)."""
         import pandas as pd
-
         from DELICAITELib import mrml
-        from DELICAITELib.features import extract_radiomics
-        from DELICAITELib.io import load_case
+        from DELICAITELib.case import CaseEngine
+        from DELICAITELib.features.spec import FeatureSpec
         from DELICAITELib.mrml.results import table_node_from_frame
-        from DELICAITELib.slices import largest_tumour_slices
 
-        ap = mrml.image_from_volume_node(apNode)
-        vp = ap if vpNode is None or vpNode is apNode else mrml.image_from_volume_node(vpNode)
-        case = load_case(ap, vp, mrml.label_from_segmentation_node(segmentationNode, apNode))
-        indices = [s.index for s in largest_tumour_slices(case.label)]
-        features = extract_radiomics({"AP": case.ap, "VP": case.vp}, case.label, indices)
+        images = mrml.images_from_case_nodes(apNode, vpNode, segmentationNode)
+        engine = CaseEngine(feature_spec=FeatureSpec.from_options())
+        features = engine.features(engine.prepare(images.ap, images.vp, images.label)).values
         frame = pd.DataFrame({"feature": pd.Series(list(features), dtype=object),
                               "value": pd.Series([float(v) for v in features.values()], dtype=float)})
         tableNode = table_node_from_frame(slicer.mrmlScene, frame, "DELICAITE features",
@@ -385,35 +399,20 @@ class DELICAITELogic(ScriptedLoadableModuleLogic):
             if selector is not None and node is not None:
                 selector.setCurrentNode(node)
 
-    @staticmethod
-    def openSegmentEditor(apNode, segmentationNode):
-        slicer.util.selectModule("SegmentEditor")
-        editor = slicer.util.getModuleWidget("SegmentEditor").editor
-        editor.setSegmentationNode(segmentationNode)
-        if hasattr(editor, "setSourceVolumeNode"):  # Slicer >= 5.2 ("master" before)
-            editor.setSourceVolumeNode(apNode)
-        else:
-            editor.setMasterVolumeNode(apNode)
+    def startCohortJob(self, casesDir, outDir, device="cpu", modelPath=None, onEvent=None, onDone=None):
+        """Start `delicaite batch CASES --out OUT` in a background process (PythonSlicer); returns the job.
 
-    @staticmethod
-    def startCohortJob(casesDir, outDir, device="cpu", modelPath=None):
-        """Start `delicaite batch CASES --out OUT` in a background process (PythonSlicer); returns the job."""
-        from DELICAITELib.jobs import BackgroundJob
+        ``onEvent(ProgressEvent)`` gets each line, the fraction of the whole batch when it says one;
+        ``onDone(job)`` runs once when the batch has ended (done, failed or cancelled)."""
+        from DELICAITELib import jobs
 
-        args = ["batch", str(casesDir), "--out", str(outDir), "--device", device]
-        if modelPath:
-            args += ["--model", str(modelPath)]
-        return BackgroundJob(args).start()
+        return self.runner.start(jobs.batch_job(casesDir, outDir, device=device, model=modelPath), onEvent, onDone)
 
-    @staticmethod
-    def cohortProgress(line):
-        """Fraction of the batch done when ``line`` is printed, or None for lines that do not say."""
-        match = CASE_PROGRESS.match(line)
-        if not match:
-            return None
-        number, total, message = int(match.group(1)), int(match.group(2)), match.group(3)
-        finished = message.split(" ", 1)[0] in CASE_FINISHED
-        return (number - (0 if finished else 1)) / total
+    def isCohortJobRunning(self):
+        return self.runner.isRunning()
+
+    def cancelCohortJob(self):
+        self.runner.cancel()
 
 
 class DELICAITETest(ScriptedLoadableModuleTest):
@@ -441,7 +440,7 @@ class DELICAITETest(ScriptedLoadableModuleTest):
 
         from DELICAITELib import mrml
 
-        self.assertTrue(_libraryReady())
+        self.assertTrue(DELICAITESupport.ensureLibrary())
         self.delayDisplay("Loading the sample case (synthetic phantom)")
         registerSampleData()
         logic = DELICAITELogic()
@@ -469,22 +468,20 @@ class DELICAITETest(ScriptedLoadableModuleTest):
         self.assertGreater(features.GetNumberOfRows(), 10)
         status = logic.caseStatus(apNode, vpNode, segmentationNode, None)
         self.assertEqual([s for s in STEPS if not status[s]], ["recommend"])
-        self.assertEqual(logic.cohortProgress("[case 2/4] a: done"), 0.5)
-        self.assertEqual(logic.cohortProgress("[case 2/4] a: loading both phases"), 0.25)
 
     def test_demo_case(self):
-        self.assertTrue(_libraryReady())
+        self.assertTrue(DELICAITESupport.ensureLibrary())
         self.delayDisplay("Running the demo case through the core library")
         result, _ = DELICAITELogic().runDemo(self.workFolder)
-        self.assertIn(result["recommendation"], ("TACE", "HAIC", "no clear preference"))
-        self.assertEqual(len(result["slices"]), 3)
+        self.assertIn(result.recommendation, ("TACE", "HAIC", "no clear preference"))
+        self.assertEqual(len(result.slices), 3)
         self.assertTrue(os.path.exists(os.path.join(self.workFolder, "report.png")))
 
     def test_batch_on_sample_cases(self):
         from DELICAITELib.batch import find_cases, process_cases
         from DELICAITELib.demo import write_demo_inputs
 
-        self.assertTrue(_libraryReady())
+        self.assertTrue(DELICAITESupport.ensureLibrary())
         self.delayDisplay("A tiny batch: the sample case with and without covariates")
         cases = os.path.join(self.workFolder, "cases")
         for name, withClinical in (("full", True), ("slices-only", False)):
@@ -505,6 +502,13 @@ class DELICAITETest(ScriptedLoadableModuleTest):
                 self.assertIn(result["recommendation"], ("TACE", "HAIC", "no clear preference"))
 
         self.delayDisplay("The same batch as a background job (PythonSlicer): every case resumes as done")
-        job = DELICAITELogic.startCohortJob(cases, out)
-        self.assertEqual(job.wait(300), 0, job.failure_message())
-        self.assertEqual(sum("already done, skipped" in line for line in job.output), 2)
+        logic, events, finished = DELICAITELogic(), [], []
+        logic.startCohortJob(cases, out, onEvent=events.append, onDone=finished.append)
+        deadline = time.time() + 300
+        while not finished:
+            self.assertLess(time.time(), deadline, "the background batch never reported back")
+            slicer.app.processEvents()
+            time.sleep(0.05)
+        self.assertIsNone(finished[0].failure_message())
+        self.assertEqual(sum("already done, skipped" in event.message for event in events), 2)
+        self.assertEqual([e.fraction for e in events if e.fraction is not None][-1], 1.0)

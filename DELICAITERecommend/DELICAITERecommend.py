@@ -1,19 +1,23 @@
-"""DELICAITERecommend: P(PD | TACE), P(PD | HAIC), the interaction score h and the recommendation
-for one patient, from the CT phases and segmentation in the scene and a clinical form.
+"""DELICAITERecommend: P(PD | TACE), P(PD | HAIC), the interaction score h and the recommendation for one
+patient, from the CT phases and segmentation in the scene and a clinical form.
 
-Thin module: every algorithm lives in DELICAITELib (shipped with the DELICAITE hub module). The Logic
-takes nodes and delegates to DELICAITELib.mrml.results.recommend_from_nodes; the Widget binds the .ui,
-builds the clinical form from the covariate schema and shows the result beside the slice views.
+Thin module: the case runs in DELICAITELib's case engine (in a background process from the panel, in
+this process from scripts and the self-test) and DELICAITELib.mrml turns its typed result into table
+and chart nodes. The Widget binds the .ui to a typed parameter node, builds the clinical form from the
+covariate schema and shows the result beside the slice view.
 """
 
-import importlib.util
+import json
 import os
+import pathlib
 import shutil
 import sys
 import tempfile
 
 import qt
 import slicer
+import vtk
+from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -22,8 +26,11 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-REPORT_FILES = ("result.json", "report.png", "report.html")
-RECOMMENDATIONS = ("TACE", "HAIC", "no clear preference")
+try:
+    import DELICAITESupport
+except ModuleNotFoundError:  # a source tree: the hub module's folder sits beside this one
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "DELICAITE"))
+    import DELICAITESupport
 
 # A layout with the red slice view and a plot view side by side (an id no standard layout uses).
 CHART_LAYOUT_ID = 15701
@@ -45,32 +52,6 @@ CHART_LAYOUT_XML = """
 """
 
 
-def _ensureLibraryOnPath():
-    """Make DELICAITELib (and the hub's DELICAITEDependencies) importable when the modules run from a source
-    tree (DELICAITE/ beside this folder); an installed extension puts all modules in one folder on the path."""
-    if importlib.util.find_spec("DELICAITELib") is None or importlib.util.find_spec("DELICAITEDependencies") is None:
-        hub = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "DELICAITE")
-        if os.path.isdir(os.path.join(hub, "DELICAITELib")) and hub not in sys.path:
-            sys.path.insert(0, hub)
-
-
-def _ensureLibrary(parentWidget=None):
-    """DELICAITELib importable with its Python packages, installed after asking on first use (the hub
-    module's DELICAITEDependencies); False when the user declines."""
-    _ensureLibraryOnPath()
-    from DELICAITEDependencies import ensureDependencies
-
-    return ensureDependencies(parentWidget)
-
-
-class ComputeCancelled(Exception):
-    """Raised from the progress callback when the user pressed Cancel."""
-
-
-#
-# DELICAITERecommend
-#
-
 class DELICAITERecommend(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
@@ -88,23 +69,29 @@ class DELICAITERecommend(ScriptedLoadableModule):
         self.parent.acknowledgementText = "Method: An C, Li L, Luo Y, et al., J Hepatocell Carcinoma."
 
 
-#
-# DELICAITERecommendWidget
-#
+@parameterNodeWrapper
+class DELICAITERecommendParameterNode:
+    """What the module remembers in the scene: the case's nodes and the model folder."""
+
+    apVolume: slicer.vtkMRMLScalarVolumeNode
+    vpVolume: slicer.vtkMRMLScalarVolumeNode
+    segmentation: slicer.vtkMRMLSegmentationNode
+    modelPath: pathlib.Path
+
 
 class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
         self._inputs = {}        # field name -> input widget
         self._kinds = {}         # field name -> "number" / "integer" / "checkbox" / "choice"
         self._messages = {}      # field name -> red QLabel under the input
         self._choiceValues = {}  # field name -> value of each combo box entry
         self._result = None
         self._nodes = {}
-        self._busy = False
-        self._cancelRequested = False
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -113,35 +100,85 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = DELICAITERecommendLogic()
-
-        try:
-            ready = _ensureLibrary(slicer.util.mainWindow())
-        except (ImportError, RuntimeError) as err:
-            ready = False
-            slicer.util.errorDisplay(f"DELICAITE's Python packages could not be set up: {err}")
-        if not ready:
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
             self.ui.statusLabel.text = ("DELICAITE's Python packages are not installed; reload the module "
                                         "to be asked again.")
             self.ui.computeButton.enabled = False
             return
-        self.ui.modelPathLineEdit.currentPath = self.logic.demoModelPath()
         self._buildClinicalForm()
-
-        self.ui.apVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self._updateButtons)
-        self.ui.vpVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)", self._updateButtons)
-        self.ui.segmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self._updateButtons)
-        self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", self._onModelPathChanged)
         self.ui.fillDemoPatientButton.connect("clicked(bool)", self.onFillDemoPatient)
         self.ui.clearClinicalButton.connect("clicked(bool)", self.onClearClinical)
         self.ui.computeButton.connect("clicked(bool)", self.onComputeButton)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         self.ui.showChartButton.connect("clicked(bool)", self.onShowChartButton)
         self.ui.exportReportButton.connect("clicked(bool)", self.onExportReportButton)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self._onModelPathChanged(self.ui.modelPathLineEdit.currentPath)
+        self.initializeParameterNode()
 
     def cleanup(self):
+        if self.logic:
+            self.logic.cancel()
         self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    # --- the parameter node ----------------------------------------------------------------------------
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self.modelPath():
+            self._parameterNode.modelPath = pathlib.Path(self.logic.demoModelPath())
+
+    def modelPath(self):
+        """The chosen model folder as text; "" when none is chosen (an unset path reads ".")."""
+        path = str(self._parameterNode.modelPath) if self._parameterNode else ""
+        return "" if path in ("", ".") else path
+
+    def setParameterNode(self, parameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            # The .ui widgets name their parameter in the SlicerParameterName dynamic property.
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+        self.updateButtons()
+
+    def setCaseNodes(self, apNode, vpNode, segmentationNode):
+        """Called by the DELICAITE hub: this case's nodes."""
+        self.initializeParameterNode()
+        self._parameterNode.apVolume = apNode
+        self._parameterNode.vpVolume = vpNode
+        self._parameterNode.segmentation = segmentationNode
+
+    def updateButtons(self, caller=None, event=None):
+        parameters = self._parameterNode
+        busy = self.logic.isRunning()
+        ready = bool(parameters and parameters.apVolume and parameters.segmentation and self.modelPath())
+        self.ui.computeButton.enabled = ready and not busy
+        self.ui.cancelButton.enabled = busy
+        self.ui.showChartButton.enabled = bool(self._nodes) and not busy
+        self.ui.exportReportButton.enabled = self._result is not None and not busy
+        self.ui.demoModelLabel.visible = self.logic.isDemoModel(self.modelPath())
+
+    def onSceneStartClose(self, caller, event):
+        self.logic.cancel()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        self._result, self._nodes = None, {}
+        self.ui.resultTableView.setMRMLTableNode(None)
+        for label in (self.ui.pTaceValueLabel, self.ui.pHaicValueLabel, self.ui.hValueLabel,
+                      self.ui.recommendationValueLabel):
+            label.text = "–"
+        if self.parent.isEntered:
+            self.initializeParameterNode()
 
     # --- the clinical form ---------------------------------------------------------------------------
 
@@ -240,40 +277,7 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
 
         self.setFormValues(form_values({}))
 
-    # --- inputs and buttons ------------------------------------------------------------------------------
-
-    def _onModelPathChanged(self, path):
-        self.ui.demoModelLabel.visible = self.logic.isDemoModel(path)
-        self._updateButtons()
-
-    def _updateButtons(self, *args):
-        ready = (self.ui.apVolumeSelector.currentNode() is not None
-                 and self.ui.segmentationSelector.currentNode() is not None
-                 and bool(self.ui.modelPathLineEdit.currentPath))
-        self.ui.computeButton.enabled = ready and not self._busy
-        self.ui.cancelButton.enabled = self._busy
-        self.ui.showChartButton.enabled = bool(self._nodes) and not self._busy
-        self.ui.exportReportButton.enabled = self._result is not None and not self._busy
-
-    def onSceneEndClose(self, caller, event):
-        self._result, self._nodes = None, {}
-        self.ui.resultTableView.setMRMLTableNode(None)
-        for label in (self.ui.pTaceValueLabel, self.ui.pHaicValueLabel, self.ui.hValueLabel,
-                      self.ui.recommendationValueLabel):
-            label.text = "–"
-        self._updateButtons()
-
-    # --- compute -------------------------------------------------------------------------------------------
-
-    def _onProgress(self, message):
-        self.ui.statusLabel.text = message.strip()
-        slicer.app.processEvents()  # keeps the panel responsive and lets Cancel be clicked between steps
-        if self._cancelRequested:
-            raise ComputeCancelled("cancelled")
-
-    def onCancelButton(self):
-        self._cancelRequested = True
-        self.ui.statusLabel.text = "Cancelling after the current step..."
+    # --- compute (in a background process) ---------------------------------------------------------------
 
     def onComputeButton(self):
         from DELICAITELib.clinical.form import record_from_form
@@ -282,64 +286,58 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         if problems:
             slicer.util.errorDisplay("Please correct the clinical data first:\n\n" + "\n".join(problems))
             return
-        apNode = self.ui.apVolumeSelector.currentNode()
-        vpNode = self.ui.vpVolumeSelector.currentNode() or apNode
-        segmentationNode = self.ui.segmentationSelector.currentNode()
-        previous = self._nodes
-        self._busy, self._cancelRequested = True, False
-        self._updateButtons()
-        try:
-            with slicer.util.tryWithErrorDisplay("Computing the recommendation failed.", waitCursor=True):
-                try:
-                    result, nodes = self.logic.compute(apNode, vpNode, segmentationNode,
-                                                       record_from_form(self.formValues()),
-                                                       self.ui.modelPathLineEdit.currentPath,
-                                                       progress=self._onProgress)
-                except ComputeCancelled:
-                    self.ui.statusLabel.text = "Cancelled; nothing was added to the scene."
-                    return
-                self.logic.removeResultNodes(previous)  # one set of result nodes at a time
-                self._result, self._nodes = result, nodes
-                self._showResult(result, nodes, apNode)
-        finally:
-            self._busy = False
-            self._updateButtons()
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Could not start the computation.", waitCursor=True):
+            self.ui.progressBar.value = 0
+            self.ui.statusLabel.text = "Starting..."
+            self.logic.computeInBackground(parameters.apVolume, parameters.vpVolume, parameters.segmentation,
+                                           record_from_form(self.formValues()), self.modelPath(),
+                                           onEvent=self.onProgress, onDone=self.onComputeDone)
+        self.updateButtons()
 
-    def _showResult(self, result, nodes, apNode):
-        risk, score = result["risk"], result["interaction_score"]
-        self.ui.pTaceValueLabel.text = f"{risk['p_pd_tace']:.1%}"
-        self.ui.pHaicValueLabel.text = f"{risk['p_pd_haic']:.1%}"
+    def onProgress(self, event):
+        self.ui.statusLabel.text = event.message
+        if event.fraction is not None:
+            self.ui.progressBar.value = int(round(100 * event.fraction))
+
+    def onCancelButton(self):
+        self.ui.statusLabel.text = "Cancelling..."
+        self.logic.cancel()
+
+    def onComputeDone(self, result, nodes, failure):
+        """The background case ended: show its result, or say why there is none."""
+        self.updateButtons()
+        if failure is not None:
+            self.ui.progressBar.value = 0
+            self.ui.statusLabel.text = ("Cancelled; nothing was added to the scene." if failure == self.logic.CANCELLED
+                                        else f"Failed: {failure}")
+            if failure != self.logic.CANCELLED:
+                slicer.util.errorDisplay(f"Computing the recommendation failed: {failure}")
+            return
+        self.logic.removeResultNodes(self._nodes)  # one set of result nodes at a time
+        self._result, self._nodes = result, nodes
+        self._showResult(result, nodes)
+        self.updateButtons()
+
+    def _showResult(self, result, nodes):
+        p = result.prediction
+        self.ui.progressBar.value = 100
+        self.ui.pTaceValueLabel.text = f"{p.risk.p_pd_tace:.1%}"
+        self.ui.pHaicValueLabel.text = f"{p.risk.p_pd_haic:.1%}"
         self.ui.hValueLabel.text = (
-            f"{score['h']:+.2f}   ({score['interval_level']:.0%} interval {score['lower']:+.2f} to "
-            f"{score['upper']:+.2f}; {score['training_percentile']:.0f}th percentile of the training cohort)")
-        recommendation, cutoff = result["recommendation"], result["cutoff"]
-        why = {"HAIC": f"h < −{cutoff:g}: HAIC lowers the predicted risk of progression",
-               "TACE": f"h > {cutoff:g}: TACE lowers the predicted risk of progression"}.get(
-            recommendation, f"|h| ≤ {cutoff:g}: neither therapy lowers the predicted risk clearly")
-        self.ui.recommendationValueLabel.text = f"{recommendation} ({why})"
+            f"{p.score.h:+.2f}   ({p.score.interval_level:.0%} interval {p.score.lower:+.2f} to {p.score.upper:+.2f}; "
+            f"{p.score.training_percentile:.0f}th percentile of the training cohort)")
+        self.ui.recommendationValueLabel.text = f"{p.recommendation} ({p.reason})"
         self.ui.resultTableView.setMRMLTableNode(nodes["result_table"])
         notes = [f"Done. Output folder: {self.logic.lastOutDir}"]
-        if result.get("imputed_with_training_mean"):
-            notes.append("Not given, filled with the training mean: " + ", ".join(result["imputed_with_training_mean"]))
-        if "DEMO" in result.get("model", {}).get("note", ""):
-            notes.append(result["model"]["note"])
-            self.ui.demoModelLabel.visible = True
+        if p.imputed:
+            notes.append(f"Not given, set to the {result.model.get('imputation', 'training value')}: " + ", ".join(p.imputed))
+        notes += [f"Warning: {w}" for w in result.warnings]
+        if "DEMO" in result.model.get("note", ""):
+            notes.append(result.model["note"])
         self.ui.statusLabel.text = "\n".join(notes)
         self.onShowChartButton()
-        self._showLargestTumourSlice(apNode, nodes, result)
-
-    def _showLargestTumourSlice(self, apNode, nodes, result):
-        """The AP phase in the red view, on the slice with the largest tumour area."""
-        if slicer.app.layoutManager() is None or not result.get("slices"):
-            return
-        from DELICAITELib.mrml.volumes import ijk_to_ras
-
-        slicer.util.setSliceViewerLayers(background=apNode, fit=True)
-        nx, ny, _ = apNode.GetImageData().GetDimensions()
-        ras = ijk_to_ras(apNode, ((nx - 1) / 2, (ny - 1) / 2, result["slices"][0]["index"]))
-        redWidget = slicer.app.layoutManager().sliceWidget("Red")
-        if redWidget is not None:
-            redWidget.mrmlSliceNode().JumpSliceByOffsetting(*ras)
+        self.logic.showLargestTumourSlice(self._parameterNode.apVolume, result)
 
     def onShowChartButton(self):
         if not self._nodes:
@@ -370,17 +368,23 @@ def showChartInLayout(chartNode):
     return plotViewNode
 
 
-#
-# DELICAITERecommendLogic
-#
-
 class DELICAITERecommendLogic(ScriptedLoadableModuleLogic):
-    """Node-level operations of the module; usable without the Widget (scripts, tests)."""
+    """Node-level operations of the module; usable without the Widget (scripts, tests).
+
+    ``compute`` runs the case engine in this process (scripts, the self-test); ``computeInBackground``
+    runs the same engine as `delicaite case` in a background process (the panel). Both write result.json,
+    report.png and report.html to an output folder and add the same result nodes to the scene."""
+
+    CANCELLED = "cancelled"
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
-        _ensureLibraryOnPath()
+        DELICAITESupport.ensureLibraryOnPath()
+        self.runner = DELICAITESupport.BackgroundRunner()
         self.lastOutDir = None
+
+    def getParameterNode(self):
+        return DELICAITERecommendParameterNode(super().getParameterNode())
 
     @staticmethod
     def demoModelPath():
@@ -391,20 +395,72 @@ class DELICAITERecommendLogic(ScriptedLoadableModuleLogic):
     def isDemoModel(self, path):
         return bool(path) and os.path.realpath(str(path)) == os.path.realpath(self.demoModelPath())
 
-    def compute(self, apNode, vpNode, segmentationNode, clinical, modelPath, outDir=None, progress=None):
-        """Run the case on the nodes; returns (result dict as in result.json, dict of the created nodes:
-        result_table, drivers_table, risk_table, risk_chart, drivers_chart). ``vpNode`` None or ``apNode``
-        means single phase. result.json, report.png and report.html go to ``outDir`` (a new temporary
-        folder when None), remembered as ``lastOutDir`` for `exportReport`."""
-        if not _ensureLibrary():
-            raise RuntimeError("DELICAITE's Python packages are not installed")
-        from DELICAITELib.mrml.results import recommend_from_nodes
+    def isRunning(self):
+        return self.runner.isRunning()
 
-        outDir = outDir or tempfile.mkdtemp(prefix="DELICAITERecommend-")
-        result, nodes = recommend_from_nodes(apNode, vpNode or apNode, segmentationNode, clinical, modelPath,
-                                             outDir, progress=progress)
-        self.lastOutDir = str(outDir)
-        return result, nodes
+    def cancel(self):
+        self.runner.cancel()
+
+    def compute(self, apNode, vpNode, segmentationNode, clinical, modelPath, outDir=None, progress=None):
+        """Run the case on the nodes in this process; returns (CaseResult, dict of the created nodes:
+        result_table, drivers_table, risk_table, risk_chart, drivers_chart). ``vpNode`` None or ``apNode``
+        means single phase. The files go to ``outDir`` (a new temporary folder when None), remembered as
+        ``lastOutDir`` for `exportReport`."""
+        from DELICAITELib import mrml
+        from DELICAITELib.case import CaseEngine, write_case_outputs
+
+        images = mrml.images_from_case_nodes(apNode, vpNode, segmentationNode)
+        engine = CaseEngine.for_model(modelPath)
+        run = engine.run(images.ap, images.vp, images.label, clinical, progress)
+        outDir = str(outDir or tempfile.mkdtemp(prefix="DELICAITERecommend-"))
+        write_case_outputs(run, outDir, engine.bundle.training_h)
+        self.lastOutDir = outDir
+        return run.result, mrml.result_nodes(apNode.GetScene(), run.result)
+
+    def computeInBackground(self, apNode, vpNode, segmentationNode, clinical, modelPath, outDir=None,
+                            onEvent=None, onDone=None):
+        """The same case as `delicaite case` in a background process; returns at once.
+
+        ``onEvent(ProgressEvent)`` gets each step with the fraction done; ``onDone(result, nodes, failure)``
+        runs once at the end on the GUI thread: the CaseResult and its nodes, or (None, None, why)."""
+        import SimpleITK as sitk
+        from DELICAITELib import jobs, mrml
+
+        images = mrml.images_from_case_nodes(apNode, vpNode, segmentationNode)
+        workDir = tempfile.mkdtemp(prefix="DELICAITERecommend-inputs-")
+        outDir = str(outDir or tempfile.mkdtemp(prefix="DELICAITERecommend-"))
+        try:
+            paths = {}
+            for role, image in (("ap", images.ap), ("vp", images.vp or images.ap), ("mask", images.label)):
+                paths[role] = os.path.join(workDir, f"{role}.nrrd")
+                sitk.WriteImage(image, paths[role], True)
+            if images.vp is None:
+                paths["vp"] = paths["ap"]  # the same file twice: single phase
+            clinicalPath = os.path.join(workDir, "clinical.json")
+            with open(clinicalPath, "w", encoding="utf-8") as handle:
+                json.dump(clinical, handle)
+            job = jobs.case_job(paths["ap"], paths["vp"], paths["mask"], clinicalPath, modelPath, outDir)
+        except Exception:
+            shutil.rmtree(workDir, ignore_errors=True)
+            raise
+        scene = apNode.GetScene()
+
+        def finished(job):
+            shutil.rmtree(workDir, ignore_errors=True)
+            result, nodes, failure = None, None, job.failure_message()
+            if failure is None:
+                try:
+                    from DELICAITELib.case import RESULT_FILE, CaseResult
+
+                    result = CaseResult.read(os.path.join(outDir, RESULT_FILE))
+                    nodes = mrml.result_nodes(scene, result)
+                    self.lastOutDir = outDir
+                except Exception as error:  # noqa: BLE001 — e.g. the scene was closed meanwhile
+                    result, nodes, failure = None, None, str(error)
+            if onDone is not None:
+                onDone(result, nodes, failure)
+
+        return self.runner.start(job, onEvent, finished)
 
     @staticmethod
     def removeResultNodes(nodes):
@@ -412,8 +468,24 @@ class DELICAITERecommendLogic(ScriptedLoadableModuleLogic):
 
         remove_result_nodes(nodes or {})
 
+    @staticmethod
+    def showLargestTumourSlice(apNode, result):
+        """The AP phase in the red view, on the slice with the largest tumour area."""
+        if slicer.app.layoutManager() is None or not result.slices or apNode is None:
+            return
+        from DELICAITELib.mrml.volumes import ijk_to_ras
+
+        slicer.util.setSliceViewerLayers(background=apNode, fit=True)
+        nx, ny, _ = apNode.GetImageData().GetDimensions()
+        ras = ijk_to_ras(apNode, ((nx - 1) / 2, (ny - 1) / 2, result.slices[0].index))
+        redWidget = slicer.app.layoutManager().sliceWidget("Red")
+        if redWidget is not None:
+            redWidget.mrmlSliceNode().JumpSliceByOffsetting(*ras)
+
     def exportReport(self, outDir, target):
         """Copy result.json, report.png and report.html from ``outDir`` into folder ``target``; returns the copies."""
+        from DELICAITELib.case import REPORT_FILES
+
         outDir = outDir or self.lastOutDir
         if not outDir:
             raise ValueError("nothing to export yet: compute a recommendation first")
@@ -424,12 +496,9 @@ class DELICAITERecommendLogic(ScriptedLoadableModuleLogic):
         return [shutil.copy2(os.path.join(outDir, name), os.path.join(target, name)) for name in REPORT_FILES]
 
 
-#
-# DELICAITERecommendTest
-#
-
 class DELICAITERecommendTest(ScriptedLoadableModuleTest):
-    """Runs inside Slicer: the demo phantom case through the Logic, and the clinical form of the Widget."""
+    """Runs inside Slicer: the demo phantom case through the Logic (in this process and in the background,
+    the same h both ways), and the clinical form of the Widget."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -441,7 +510,7 @@ class DELICAITERecommendTest(ScriptedLoadableModuleTest):
         self.test_clinical_form()
 
     def _loadDemoCase(self):
-        self.assertTrue(_ensureLibrary())  # installs without asking in testing mode
+        self.assertTrue(DELICAITESupport.ensureLibrary())  # installs without asking in testing mode
         from DELICAITELib import mrml
         from DELICAITELib.demo import write_demo_inputs
         from DELICAITELib.io import read_image, read_label
@@ -455,48 +524,52 @@ class DELICAITERecommendTest(ScriptedLoadableModuleTest):
         return apNode, vpNode, segmentationNode
 
     def test_compute_on_demo_phantom(self):
+        import time
+
         self.delayDisplay("Loading the demo phantom case (synthetic two-phase CT and its segmentation)")
         apNode, vpNode, segmentationNode = self._loadDemoCase()
         from DELICAITELib.demo import DEMO_CLINICAL
-        from DELICAITELib.mrml.results import RESULT_ROWS, frame_from_table_node
+        from DELICAITELib.mrml.results import RESULT_LABELS, frame_from_table_node
+        from DELICAITELib.recommendation import RECOMMENDATIONS
 
         self.delayDisplay("Computing the recommendation with the demo model on CPU")
         logic = DELICAITERecommendLogic()
         outDir = tempfile.mkdtemp(prefix="DELICAITERecommendTest-")
-        messages = []
+        events = []
         result, nodes = logic.compute(apNode, vpNode, segmentationNode, DEMO_CLINICAL, logic.demoModelPath(),
-                                      outDir, progress=messages.append)
-        risk, score = result["risk"], result["interaction_score"]
-        self.assertTrue(0.0 < risk["p_pd_tace"] < 1.0)
-        self.assertTrue(0.0 < risk["p_pd_haic"] < 1.0)
-        self.assertLessEqual(score["lower"], score["h"])
-        self.assertLessEqual(score["h"], score["upper"])
-        self.assertIn(result["recommendation"], RECOMMENDATIONS)
-        self.assertEqual(len(result["slices"]), 3)
-        self.assertTrue(messages)
+                                      outDir, progress=events.append)
+        p = result.prediction
+        self.assertTrue(0.0 < p.risk.p_pd_tace < 1.0 and 0.0 < p.risk.p_pd_haic < 1.0)
+        self.assertTrue(p.score.lower <= p.score.h <= p.score.upper)
+        self.assertIn(p.recommendation, RECOMMENDATIONS)
+        self.assertEqual(len(result.slices), 3)
+        self.assertEqual(events[-1].fraction, 1.0)
 
-        table = nodes["result_table"]
-        self.assertIsNotNone(slicer.mrmlScene.GetNodeByID(table.GetID()))
-        df = frame_from_table_node(table)
-        self.assertEqual(list(df["quantity"]), [label for label, _, _ in RESULT_ROWS])
+        df = frame_from_table_node(nodes["result_table"])
+        self.assertEqual(tuple(df["quantity"]), RESULT_LABELS)
         rows = df.set_index("quantity")
-        self.assertEqual(rows.loc["recommendation", "value"], result["recommendation"])
-        self.assertEqual(rows.loc["P(PD | TACE)", "number"], risk["p_pd_tace"])
-
+        self.assertEqual(rows.loc["recommendation", "value"], p.recommendation)
+        self.assertEqual(rows.loc["P(PD | TACE)", "number"], p.risk.p_pd_tace)
         chart = nodes["risk_chart"]
-        self.assertTrue(chart.IsA("vtkMRMLPlotChartNode"))
-        self.assertIsNotNone(slicer.mrmlScene.GetNodeByID(chart.GetID()))
         self.assertEqual(chart.GetNumberOfPlotSeriesNodes(), 2)
         self.assertEqual(chart.GetNthPlotSeriesNode(0).GetTableNode().GetID(), nodes["risk_table"].GetID())
-
         if slicer.app.layoutManager() is not None:
-            plotViewNode = showChartInLayout(chart)
-            self.assertEqual(plotViewNode.GetPlotChartNodeID(), chart.GetID())
+            self.assertEqual(showChartInLayout(chart).GetPlotChartNodeID(), chart.GetID())
+        copies = logic.exportReport(outDir, tempfile.mkdtemp(prefix="DELICAITERecommendTest-export-"))
+        self.assertEqual(len(copies), 3)
 
-        exported = tempfile.mkdtemp(prefix="DELICAITERecommendTest-export-")
-        copies = logic.exportReport(outDir, exported)
-        self.assertEqual(sorted(os.path.basename(p) for p in copies), sorted(REPORT_FILES))
-        self.delayDisplay(f"Test passed: {result['recommendation']} (h = {score['h']:+.2f})")
+        self.delayDisplay("The same case in a background process (the panel's path): the same h")
+        done = {}
+        logic.computeInBackground(apNode, vpNode, segmentationNode, DEMO_CLINICAL, logic.demoModelPath(),
+                                  onDone=lambda r, n, failure: done.update(result=r, nodes=n, failure=failure))
+        deadline = time.time() + 600
+        while not done:
+            self.assertLess(time.time(), deadline, "the background case never reported back")
+            slicer.app.processEvents()
+            time.sleep(0.05)
+        self.assertIsNone(done["failure"])
+        self.assertAlmostEqual(done["result"].prediction.score.h, p.score.h, places=9)
+        self.delayDisplay(f"Test passed: {p.recommendation} (h = {p.score.h:+.2f})")
 
     def test_clinical_form(self):
         self.delayDisplay("Clinical form: demo patient, inline messages")

@@ -2,12 +2,11 @@
 
 Thin module: the network, the corrections and the slice choice live in DELICAITELib (installed by the
 DELICAITE hub module); DELICAITELib.mrml converts between nodes and SimpleITK images. Segmentation runs
-in a PythonSlicer background process (DELICAITELib.jobs) so the application stays responsive and the
-user can cancel. DELICAITELib is imported inside the methods that need it, so this module loads even
-before the Python dependencies (torch, MONAI) are installed.
+in a PythonSlicer background process (DELICAITELib.jobs, watched by the Logic's BackgroundRunner) so the
+application stays responsive and the user can cancel. DELICAITELib is imported inside the methods that
+need it, so this module loads even before the Python dependencies (torch, MONAI) are installed.
 """
 
-import importlib.util
 import os
 import shutil
 import sys
@@ -26,20 +25,13 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+try:
+    import DELICAITESupport
+except ModuleNotFoundError:  # a source tree: the hub module's folder sits beside this one
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "DELICAITE"))
+    import DELICAITESupport
+
 DEVICE_CHOICES = ["Auto", "CPU", "CUDA"]
-
-
-def _ensureLibrary(parentWidget=None):
-    """DELICAITELib importable with its Python packages, installed after asking on first use (the hub
-    module's DELICAITEDependencies); False when the user declines."""
-    if importlib.util.find_spec("DELICAITELib") is None or importlib.util.find_spec("DELICAITEDependencies") is None:
-        # A source tree (DELICAITE/ beside this folder); an installed extension has all modules on the path.
-        hub = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "DELICAITE")
-        if os.path.isdir(os.path.join(hub, "DELICAITELib")) and hub not in sys.path:
-            sys.path.insert(0, hub)
-    from DELICAITEDependencies import ensureDependencies
-
-    return ensureDependencies(parentWidget)
 
 
 class DELICAITESegment(ScriptedLoadableModule):
@@ -170,7 +162,7 @@ class DELICAITESegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSegment(self):
         parameters = self._parameterNode
-        if not _ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
             return
         with slicer.util.tryWithErrorDisplay("Could not start the segmentation.", waitCursor=True):
             self.ui.progressBar.value = 0
@@ -183,10 +175,10 @@ class DELICAITESegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = "Cancelling..."
         self.logic.cancelSegmentation()
 
-    def onProgress(self, line, fraction):
-        self.ui.statusLabel.text = line
-        if fraction is not None:
-            self.ui.progressBar.value = int(round(100 * fraction))
+    def onProgress(self, event):
+        self.ui.statusLabel.text = event.message
+        if event.fraction is not None:
+            self.ui.progressBar.value = int(round(100 * event.fraction))
 
     def onDone(self, succeeded, message, segmentationNode):
         self.ui.progressBar.value = 100 if succeeded else 0
@@ -202,17 +194,11 @@ class DELICAITESegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onEditInSegmentEditor(self):
         parameters = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not open the Segment Editor.", waitCursor=True):
-            slicer.util.selectModule("SegmentEditor")
-            editor = slicer.util.getModuleWidget("SegmentEditor").editor
-            editor.setSegmentationNode(parameters.outputSegmentation)
-            if hasattr(editor, "setSourceVolumeNode"):  # Slicer >= 5.2
-                editor.setSourceVolumeNode(parameters.inputVolume)
-            else:
-                editor.setMasterVolumeNode(parameters.inputVolume)
+            DELICAITESupport.openSegmentEditor(parameters.inputVolume, parameters.outputSegmentation)
 
     def onCorrection(self, name):
         parameters = self._parameterNode
-        if not _ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
             return
         with slicer.util.tryWithErrorDisplay("The correction failed.", waitCursor=True):
             self.ui.statusLabel.text = self.logic.applyCorrection(
@@ -231,7 +217,7 @@ class DELICAITESegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         import qt
 
         parameters = self._parameterNode
-        if not _ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
             return
         with slicer.util.tryWithErrorDisplay("Could not pick the largest tumour slices.", waitCursor=True):
             markups, self._positions = self.logic.pickLargestSlices(
@@ -267,9 +253,7 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
-        self._job = None
-        self._timer = None
-        self._pending = None
+        self.runner = DELICAITESupport.BackgroundRunner()
         self._undo = {}  # segmentation node ID -> label map before the last fix
 
     def getParameterNode(self):
@@ -286,15 +270,13 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
         label = segment_ct(image, device=device, progress=progress)
         return self._writeLabel(volumeNode, segmentationNode, label)
 
-    def segmentInBackground(self, volumeNode, segmentationNode, device="auto", onProgress=None, onDone=None,
-                            pollIntervalMs=300):
+    def segmentInBackground(self, volumeNode, segmentationNode, device="auto", onProgress=None, onDone=None):
         """Segment in a PythonSlicer process; returns at once.
 
-        ``onProgress(line, fraction)`` gets each output line (fraction of the work, or None);
+        ``onProgress(event)`` gets each ProgressEvent (message, fraction of the work or None);
         ``onDone(succeeded, message, segmentationNode)`` is called once at the end: the message is the
-        volumes found, the CLI's error, or CANCELLED.
+        volumes found, the command's error, or CANCELLED.
         """
-        import qt
         import SimpleITK as sitk
         from DELICAITELib import jobs, mrml
 
@@ -308,58 +290,35 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
             ctPath = os.path.join(workDir, "ct.nrrd")
             sitk.WriteImage(image, ctPath)
             labelPath = os.path.join(workDir, "label.nrrd")
-            self._job = jobs.segmentation_job(ctPath, labelPath, device=device)
+            job = jobs.segmentation_job(ctPath, labelPath, device=device)
         except Exception:
             shutil.rmtree(workDir, ignore_errors=True)
             raise
-        self._pending = {"volume": volumeNode, "segmentation": segmentationNode, "workDir": workDir,
-                         "labelPath": labelPath, "onProgress": onProgress, "onDone": onDone}
-        if self._timer is None:  # one timer for the logic's life: never deleted inside its own timeout
-            self._timer = qt.QTimer()
-            self._timer.connect("timeout()", self._pollJob)
-        self._timer.setInterval(pollIntervalMs)
-        self._timer.start()
-        return self._job
+
+        def finished(job):
+            node, message = None, None
+            try:
+                if job.succeeded:
+                    label = sitk.ReadImage(labelPath)
+                    node = self._writeLabel(volumeNode, segmentationNode, label)
+                    message = self._volumesMessage(label)
+                else:
+                    message = job.failure_message()
+            except Exception as error:  # noqa: BLE001 — e.g. the volume was deleted meanwhile
+                node, message = None, str(error)
+            finally:
+                shutil.rmtree(workDir, ignore_errors=True)
+            if onDone:
+                onDone(node is not None, message, node)
+
+        return self.runner.start(job, onProgress, finished)
 
     def isRunning(self):
-        return self._job is not None
+        return self.runner.isRunning()
 
     def cancelSegmentation(self):
         """End the background process; onDone then reports CANCELLED."""
-        if self._job is not None:
-            self._job.cancel()
-            self._pollJob()
-
-    def _pollJob(self):
-        from DELICAITELib import jobs
-
-        job, pending = self._job, self._pending
-        if job is None:
-            return
-        for line in job.poll():
-            if pending["onProgress"]:
-                pending["onProgress"](line, jobs.segmentation_progress(line))
-        if job.running:
-            return
-        self._timer.stop()
-        self._job = self._pending = None
-        job.wait()
-        node, message = None, None
-        try:
-            if job.succeeded:
-                import SimpleITK as sitk
-
-                label = sitk.ReadImage(pending["labelPath"])
-                node = self._writeLabel(pending["volume"], pending["segmentation"], label)
-                message = self._volumesMessage(label)
-            else:
-                message = job.failure_message()
-        except Exception as error:  # e.g. the volume was deleted meanwhile
-            node, message = None, str(error)
-        finally:
-            shutil.rmtree(pending["workDir"], ignore_errors=True)
-        if pending["onDone"]:
-            pending["onDone"](node is not None, message, node)
+        self.runner.cancel()
 
     def _writeLabel(self, volumeNode, segmentationNode, label):
         from DELICAITELib import mrml
@@ -442,7 +401,7 @@ class DELICAITESegmentTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.assertTrue(_ensureLibrary())  # installs without asking in testing mode
+        self.assertTrue(DELICAITESupport.ensureLibrary())  # installs without asking in testing mode
         self.setUp()
         self.test_segment_and_correct()
         self.setUp()
@@ -540,7 +499,7 @@ class DELICAITESegmentTest(ScriptedLoadableModuleTest):
         _, volume = self._phantomVolume()
         logic = DELICAITESegmentLogic()
         lines, done = [], {}
-        logic.segmentInBackground(volume, None, "cpu", onProgress=lambda line, fraction: lines.append(fraction),
+        logic.segmentInBackground(volume, None, "cpu", onProgress=lambda event: lines.append(event.fraction),
                                   onDone=lambda ok, message, node: done.update(ok=ok, message=message, node=node))
         self.assertTrue(logic.isRunning())
         self._waitFor(done)

@@ -200,20 +200,25 @@ def test_script_saves_a_scene_per_case(tmp_path):
     assert names == {"Liver", "Tumor"}
 
 
-def test_progress_lines_are_what_the_hub_progress_bar_reads(first_run):
-    """The hub (DELICAITE.py, not importable without Slicer) parses "[case i/n] name: status" lines."""
-    import ast
-    import re
+def test_batch_progress_events_carry_the_share_of_the_whole_batch(tmp_path):
+    """The hub's progress bar reads event.fraction (no text matching): each case owns its share of the
+    batch, fractions only grow, a case's last event says how it ended and the batch ends at 1."""
+    from DELICAITELib.batch import process_cases
 
-    tree = ast.parse((PROJECT_ROOT / "DELICAITE" / "DELICAITE.py").read_text(encoding="utf-8"))
-    constants = {node.targets[0].id: node.value for node in tree.body
-                 if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
-    pattern = re.compile(ast.literal_eval(constants["CASE_PROGRESS"].args[0]))
-    finished = ast.literal_eval(constants["CASE_FINISHED"])
-    completed, _ = first_run
-    final = {}
-    for line in completed.stderr.splitlines():
-        match = pattern.match(line)
-        if match and match.group(3).split(" ", 1)[0] in finished:
-            final[int(match.group(1))] = (int(match.group(2)), match.group(3).split(" ", 1)[0])
-    assert final == {1: (4, "error"), 2: (4, "done"), 3: (4, "done"), 4: (4, "error")}  # sorted case names
+    cases = tmp_path / "cases"
+    for name, with_clinical in (("a-full", True), ("b-slices", False)):
+        paths = write_demo_inputs(cases / name)
+        for role in ("ap", "vp", "mask"):
+            paths[role].rename(cases / name / f"{role}.nii.gz")
+        if not with_clinical:
+            paths["clinical"].unlink()
+    events = []
+    rows = process_cases(find_cases(cases), tmp_path / "out", progress=events.append)
+    assert [(r["case"], r["status"], r["kind"]) for r in rows] == [("a-full", "done", "full_case"),
+                                                                    ("b-slices", "done", "slices_only")]
+    fractions = [e.fraction for e in events if e.fraction is not None]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    ends = {e.message: e.fraction for e in events if e.message.endswith(": done")}
+    assert ends == {"[case 1/2] a-full: done": 0.5, "[case 2/2] b-slices: done": 1.0}
+    first_case = [e.fraction for e in events if e.message.startswith("[case 1/2]") and e.fraction is not None]
+    assert max(first_case) <= 0.5

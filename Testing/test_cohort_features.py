@@ -22,8 +22,9 @@ import SimpleITK as sitk
 
 from DELICAITELib.cli import main
 from DELICAITELib.cohort import write_cohort
-from DELICAITELib.cohort_features import extract_cohort_features, read_case_file, read_features
-from DELICAITELib.cohort_features.crops import read_cohort_crops
+from DELICAITELib.cohort import read_features_table as read_features
+from DELICAITELib.cohort.features import extract_cohort_features, read_case_file
+from DELICAITELib.cohort.features.crops import read_cohort_crops
 from DELICAITELib.errors import DelicaiteError
 from DELICAITELib.features import extract_radiomics, load_radiomics_settings
 from DELICAITELib.io import load_case

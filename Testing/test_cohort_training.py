@@ -11,9 +11,10 @@ from sklearn.metrics import roc_auc_score
 
 from DELICAITELib.cli import main
 from DELICAITELib.cohort import read_cohort, write_cohort
-from DELICAITELib.cohort_models import design_frame, load_trained
-from DELICAITELib import cohort_training as training
-from DELICAITELib.comparators.models import input_matrix
+from DELICAITELib.cohort import design_frame
+from DELICAITELib.cohort.trained import load_trained
+from DELICAITELib.cohort import training
+from DELICAITELib.cohort.comparators.models import input_matrix
 from DELICAITELib.errors import ModelFileError
 from DELICAITELib.storage import read_artifact
 from DELICAITELib.simulate import simulate_cohort
@@ -28,7 +29,7 @@ def cohort_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(cohort_dir, tmp_path_factory):
-    return training.train_cohort_models(cohort_dir, tmp_path_factory.mktemp("model") / "m", quick=True)
+    return training.train_cohort(cohort_dir, tmp_path_factory.mktemp("model") / "m", quick=True)
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +106,13 @@ def test_model_choice_never_sees_test_labels(cohort_dir, tmp_path, monkeypatch):
     """Flip the PD of every internal and external test patient (splits held fixed): the chosen
     hyper-parameters, thresholds and saved weights do not change."""
     cohort = read_cohort(cohort_dir)
-    first = training.train_cohort_models(cohort_dir, tmp_path / "a", quick=True, ensemble=1, epochs=40)
+    first = training.train_cohort(cohort_dir, tmp_path / "a", quick=True, ensemble=1, epochs=40)
     test = first.splits["set"].isin(TEST_SETS).to_numpy()
     cohort.pd = np.where(test, 1 - cohort.pd, cohort.pd)
     flipped_dir = write_cohort(cohort, tmp_path / "flipped")
     fixed = first.splits.copy()
     monkeypatch.setattr(training, "centre_split", lambda frame, share, seed: (fixed, first.summary["splits"]))
-    second = training.train_cohort_models(flipped_dir, tmp_path / "b", quick=True, ensemble=1, epochs=40)
+    second = training.train_cohort(flipped_dir, tmp_path / "b", quick=True, ensemble=1, epochs=40)
     for name in first.names:
         a, b = first.summary["models"][name], second.summary["models"][name]
         assert a.get("chosen") == b.get("chosen") and a["threshold"] == b["threshold"]

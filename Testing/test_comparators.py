@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from DELICAITELib.cohort_models import column_groups, design_frame
-from DELICAITELib.comparators.files import load_comparator, save_comparator
-from DELICAITELib.comparators.models import (PREDICT, THERAPY_COLUMN, Comparator, fit_estimator, fit_preprocessing,
+from DELICAITELib.cohort import column_groups, design_frame
+from DELICAITELib.cohort.comparators.files import load_comparator, save_comparator
+from DELICAITELib.cohort.comparators.models import (PREDICT, THERAPY_COLUMN, Comparator, fit_estimator, fit_preprocessing,
                                              input_matrix)
-from DELICAITELib.comparators.splits import centre_split, stratified_share, training_centre
+from DELICAITELib.cohort.splits import centre_split, stratified_share, training_centre
 from DELICAITELib.stats.classification import youden_threshold
 from DELICAITELib.errors import ModelFileError
 from DELICAITELib.simulate import simulate_cohort

@@ -13,10 +13,10 @@ import torch
 
 from DELICAITELib.cli import main
 from DELICAITELib.cohort import read_cohort, write_cohort
-from DELICAITELib.cohort_features.crops import crops_path, write_crops_atomically
-from DELICAITELib.cohort_models import design_frame
-from DELICAITELib.comparators.splits import centre_split
-from DELICAITELib.deep_cohort import cohort_block_report, train_cohort_cnns
+from DELICAITELib.cohort.features.crops import crops_path, write_crops_atomically
+from DELICAITELib.cohort import design_frame
+from DELICAITELib.cohort.splits import centre_split
+from DELICAITELib.cohort.deep import cohort_block_report, train_cohort_cnns
 from DELICAITELib.errors import DelicaiteError
 from DELICAITELib.features.deep.encoder import ViTEncoder, load_encoder, save_encoder
 from DELICAITELib.features.deep.patches import tissue_patches

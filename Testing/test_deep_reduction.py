@@ -5,10 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from DELICAITELib import cohort_training as training
+from DELICAITELib.cohort import training
 from DELICAITELib.cli import main
 from DELICAITELib.cohort import read_cohort, write_cohort
-from DELICAITELib.cohort_models import design_frame, load_trained
+from DELICAITELib.cohort import design_frame
+from DELICAITELib.cohort.trained import load_trained
 from DELICAITELib.errors import DelicaiteError, ModelFileError
 from DELICAITELib.features.deep.reduction import DeepFeatureReduction
 from DELICAITELib.simulate import simulate_cohort
@@ -100,7 +101,7 @@ def cohort_with_deep_features(tmp_path_factory):
 
 def test_cohort_training_reduces_deep_features_on_the_training_set(cohort_with_deep_features, tmp_path):
     cohort_dir, features, truth = cohort_with_deep_features
-    trained = training.train_cohort_models(cohort_dir, tmp_path / "m", features, quick=True, ensemble=1, epochs=40,
+    trained = training.train_cohort(cohort_dir, tmp_path / "m", features, quick=True, ensemble=1, epochs=40,
                                            deep_components=4)
     reduction = trained.deep_reduction
     assert reduction.names == ["deep_pc01", "deep_pc02", "deep_pc03", "deep_pc04"]

@@ -1,18 +1,12 @@
-"""`DELICAITELib.jobs`: a `delicaite` command in a child process, with progress lines, cancel and failures."""
+"""`DELICAITELib.jobs`: a `delicaite` command in a child process, with typed progress events, cancel and failures."""
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from DELICAITELib.jobs import (
-    CANCELLED,
-    SEGMENTATION_STEPS,
-    BackgroundJob,
-    python_executable,
-    segmentation_job,
-    segmentation_progress,
-)
+from DELICAITELib.jobs import CANCELLED, BackgroundJob, python_executable, segmentation_job
 from DELICAITELib.phantom import make_phantom
+from DELICAITELib.progress import LOG, PROGRESS, ProgressEvent, Reporter
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +19,7 @@ def phantom_ct(tmp_path_factory):
 
 
 def finish(job):
-    """Poll like the GUI timer does until the process ends; the lines seen on the way."""
+    """Poll like the GUI timer does until the process ends; the events seen on the way."""
     seen = []
     while job.wait(0.1) is None:
         seen += job.poll()
@@ -36,15 +30,17 @@ def test_segmentation_job_writes_the_label_and_reports_progress(phantom_ct, tmp_
     ct, truth = phantom_ct
     out = tmp_path / "label.nrrd"
     job = segmentation_job(ct, out, device="cpu")
-    lines = finish(job)
+    events = finish(job)
 
     assert job.returncode == 0, job.output
     assert job.succeeded and not job.running and job.failure_message() is None
-    assert lines == job.output
-    # Every step of the segmentation was reported, in order, and the last line names the file.
-    fractions = [f for f in map(segmentation_progress, lines) if f is not None]
-    assert fractions == [fraction for _, fraction in SEGMENTATION_STEPS]
-    assert lines[-1].startswith("liver ") and lines[-1].endswith(f"wrote {out}")
+    assert events == job.events and [e.message for e in events] == job.output
+    # Every step came as a typed event with the share of the work done, in order, up to the whole;
+    # the summary the command prints on stdout is a plain log line naming the file.
+    fractions = [e.fraction for e in events if e.kind == PROGRESS]
+    assert len(fractions) >= 5 and fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert events[-1].kind == LOG
+    assert events[-1].message.startswith("liver ") and events[-1].message.endswith(f"wrote {out}")
 
     label = sitk.ReadImage(str(out))
     assert label.GetSize() == truth.GetSize() and label.GetSpacing() == truth.GetSpacing()
@@ -114,3 +110,21 @@ def test_job_api_before_start_and_interpreter():
     assert job.output[-1].startswith("delicaite ")
     with pytest.raises(RuntimeError):
         job.start()
+
+
+def test_events_travel_as_one_line_each_and_parts_add_up():
+    """A Reporter maps each part's fractions into the whole job; the line format carries them exactly."""
+    seen = []
+    whole = Reporter(seen.append)
+    for k in range(2):
+        case = whole.part(k / 2, (k + 1) / 2, f"[case {k + 1}/2] ")
+        case("loading", 0.0)
+        case.part(0.5, 1.0)("segmenting", 0.5)
+    assert [(e.message, e.fraction) for e in seen] == [
+        ("[case 1/2] loading", 0.0), ("[case 1/2] segmenting", 0.375),
+        ("[case 2/2] loading", 0.5), ("[case 2/2] segmenting", 0.875)]
+    for event in seen:
+        assert ProgressEvent.from_line(event.to_line()) == event
+    assert ProgressEvent.from_line("Traceback (most recent call last):") == ProgressEvent(
+        "Traceback (most recent call last):", None, LOG)
+    Reporter()("nobody listens", 0.5)  # a reporter without a callback is silent

@@ -10,7 +10,7 @@ import pytest
 from DELICAITELib.cli import main
 from DELICAITELib.cohort import read_cohort
 from DELICAITELib.errors import DelicaiteError
-from DELICAITELib.manifest import ManifestError, read_manifest, validate_manifest
+from DELICAITELib.cohort.manifest import ManifestError, read_manifest, validate_manifest
 
 N = 12
 

@@ -5,7 +5,8 @@ small stand-ins for what only the application has (the ScriptedLoadableModule ba
 parameter-node decorator, qt's timer, the markups module's "jump slices" call), while every node is a
 real MRML node of the slicer-core wheel in a real scene. So the Logic code that the buttons call runs
 for real: segmentation (in-process and as a background process with cancel), the one-click fixes and
-undo, the three largest slices, features, the recommendation, report export and the cohort job.
+undo, the three largest slices, features, the recommendation (in this process and in the background,
+through the same runner), report export and the cohort job.
 """
 
 import importlib.util
@@ -20,7 +21,9 @@ import SimpleITK as sitk
 slicer = pytest.importorskip("slicer", reason="the module Logic tests need the slicer-core wheel (pip install '.[test]')")
 
 from DELICAITELib import mrml  # noqa: E402
+from DELICAITELib.case import REPORT_FILES, CaseResult  # noqa: E402
 from DELICAITELib.demo import DEMO_CLINICAL, write_demo_inputs  # noqa: E402
+from DELICAITELib.recommendation import RECOMMENDATIONS  # noqa: E402
 from DELICAITELib.io import label_volumes_ml, read_image, read_label  # noqa: E402
 from DELICAITELib.phantom import make_phantom  # noqa: E402
 from DELICAITELib.slices import largest_tumour_slices  # noqa: E402
@@ -128,6 +131,12 @@ def _label(node, volume) -> np.ndarray:
     return sitk.GetArrayFromImage(mrml.label_from_segmentation_node(node, volume))
 
 
+def _run_to_the_end(runner):
+    """What the GUI's timer does: tick until the background job has reported back."""
+    runner.job.wait(600)
+    runner._timer.callback()
+
+
 # ---- DELICAITESegment --------------------------------------------------------------------------------
 
 def test_segment_logic_segments_fixes_undoes_and_picks_slices(app, phantom, phantom_nodes):
@@ -167,17 +176,16 @@ def test_segment_logic_background_process_reports_and_cancels(app, phantom_nodes
     logic = module.DELICAITESegmentLogic()
     ap, _, _ = phantom_nodes
     fractions, done = [], {}
-    logic.segmentInBackground(ap, None, "cpu", onProgress=lambda line, fraction: fractions.append(fraction),
+    logic.segmentInBackground(ap, None, "cpu", onProgress=lambda event: fractions.append(event.fraction),
                               onDone=lambda ok, message, node: done.update(ok=ok, message=message, node=node))
-    assert logic.isRunning() and logic._timer.active
-    logic._job.wait(600)
-    logic._timer.callback()  # the timer's next tick collects the output and the label
+    assert logic.isRunning() and logic.runner._timer.active
+    _run_to_the_end(logic.runner)  # the timer's next tick collects the events and the label
     assert done["ok"], done["message"]
     assert done["message"].startswith("Liver ")
     assert done["node"].GetSegmentation().GetSegmentIdBySegmentName("Tumor")
     steps = [f for f in fractions if f is not None]
-    assert steps and steps == sorted(steps)
-    assert not logic.isRunning() and not logic._timer.active
+    assert steps and steps == sorted(steps) and steps[-1] == 1.0
+    assert not logic.isRunning() and not logic.runner._timer.active
 
     first = done.pop("node")
     before = _label(first, ap)
@@ -205,16 +213,36 @@ def test_recommend_logic_computes_and_exports_the_report(app, tmp_path):
         logic.exportReport(None, tmp_path / "too-early")
     result, nodes = logic.compute(ap, vp, segmentation, DEMO_CLINICAL, logic.demoModelPath(), tmp_path / "out")
     assert logic.isDemoModel(logic.demoModelPath())
-    assert result["recommendation"] in module.RECOMMENDATIONS
-    assert [s["index"] for s in result["slices"]] == [s.index for s in largest_tumour_slices(read_label(paths["mask"]))]
+    assert result.recommendation in RECOMMENDATIONS
+    assert [s.index for s in result.slices] == [s.index for s in largest_tumour_slices(read_label(paths["mask"]))]
     table = mrml.frame_from_table_node(nodes["result_table"]).set_index("quantity")
-    assert table.loc["P(PD | TACE)", "number"] == result["risk"]["p_pd_tace"]
+    assert table.loc["P(PD | TACE)", "number"] == result.prediction.risk.p_pd_tace
+    assert table.loc["why", "value"] == result.prediction.reason
     assert nodes["risk_chart"].GetNumberOfPlotSeriesNodes() == 2
 
     copies = logic.exportReport(None, tmp_path / "exported")
-    assert sorted(p.rsplit("/", 1)[-1] for p in map(str, copies)) == sorted(module.REPORT_FILES)
+    assert sorted(p.rsplit("/", 1)[-1] for p in map(str, copies)) == sorted(REPORT_FILES)
     logic.removeResultNodes(nodes)
     assert all(app.scene.GetNodeByID(node.GetID()) is None for node in nodes.values())
+
+    # The panel's path: the same case as `delicaite case` in a background process, the GUI thread free.
+    events, done = [], {}
+    logic.computeInBackground(ap, vp, segmentation, DEMO_CLINICAL, logic.demoModelPath(), tmp_path / "background",
+                              onEvent=events.append, onDone=lambda r, n, failure: done.update(result=r, nodes=n,
+                                                                                                failure=failure))
+    assert logic.isRunning()
+    _run_to_the_end(logic.runner)
+    assert done["failure"] is None and not logic.isRunning()
+    assert done["result"].prediction == result.prediction  # one engine: the same h, to the last digit
+    assert [e.fraction for e in events if e.fraction is not None][-1] == 1.0
+    assert mrml.frame_from_table_node(done["nodes"]["result_table"]).equals(mrml.frame_from_table_node(
+        logic.compute(ap, vp, segmentation, DEMO_CLINICAL, logic.demoModelPath())[1]["result_table"]))
+
+    # A model folder that is no model: the background job fails with the command's one-line reason.
+    logic.computeInBackground(ap, vp, segmentation, DEMO_CLINICAL, tmp_path, onDone=lambda r, n, failure:
+                              done.update(result=r, nodes=n, failure=failure))
+    _run_to_the_end(logic.runner)
+    assert done["result"] is None and "is not a DELICAITE model folder" in done["failure"]
 
 
 # ---- DELICAITE hub ----------------------------------------------------------------------------------
@@ -238,11 +266,9 @@ def test_hub_logic_walks_the_case_steps(app, phantom, phantom_nodes):
     assert len(frame) > 10 and frame["feature"].str.startswith(("AP_", "VP_")).all()
     assert np.isfinite(frame["value"]).all()
     assert done_steps() == ["phases", "segment", "correct", "slices", "features"]
-    result = mrml.result_table_node(app.scene, {"risk": {"p_pd_tace": 0.5, "p_pd_haic": 0.4},
-                                                "interaction_score": {"h": -0.4, "lower": -0.9, "upper": 0.1,
-                                                                      "interval_level": 0.9,
-                                                                      "training_percentile": 40.0},
-                                                "recommendation": "HAIC", "cutoff": 0.0})
+    result = mrml.result_table_node(app.scene, CaseResult.from_json({
+        "risk": {"p_pd_tace": 0.5, "p_pd_haic": 0.4}, "cutoff": 0.0,
+        "interaction_score": {"h": -0.4, "lower": -0.9, "upper": 0.1, "interval_level": 0.9, "training_percentile": 40.0}}))
     assert done_steps(result) == list(module.STEPS)
 
 
@@ -252,8 +278,12 @@ def test_hub_logic_runs_the_cohort_batch_in_the_background(app, tmp_path):
     paths = write_demo_inputs(cases / "phantom")
     for role in ("ap", "vp", "mask"):
         paths[role].rename(cases / "phantom" / f"{role}.nii.gz")
-    job = module.DELICAITELogic.startCohortJob(cases, tmp_path / "out", device="cpu")
-    assert job.wait(600) == 0, job.failure_message()
+    logic, events, finished = module.DELICAITELogic(), [], []
+    logic.startCohortJob(cases, tmp_path / "out", device="cpu", onEvent=events.append, onDone=finished.append)
+    assert logic.isCohortJobRunning()
+    _run_to_the_end(logic.runner)
+    assert finished[0].failure_message() is None and not logic.isCohortJobRunning()
     assert (tmp_path / "out" / "phantom" / "result.json").is_file()
-    fractions = [module.DELICAITELogic.cohortProgress(line) for line in job.output]
-    assert [f for f in fractions if f is not None][-1] == 1.0
+    fractions = [e.fraction for e in events if e.fraction is not None]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0  # typed events: no text to match
+    assert any(e.message.startswith("[case 1/1] phantom: done") for e in events)

@@ -238,14 +238,16 @@ def test_recommend_panel_beside_the_volume(case, tmp_path):
     """What DELICAITE Recommend lays out for a real case: the red slice view at the largest tumour slice,
     with the segments and the three slice points, beside the risk and driver charts of the result that
     the whole pipeline computed from these same nodes (the CT as both phases, the demo patient)."""
+    from DELICAITELib.case import CaseEngine
     from DELICAITELib.demo import DEMO_CLINICAL, demo_model_dir
 
     scene, volume, segmentation, label = case
-    result, nodes = mrml.recommend_from_nodes(volume, volume, segmentation, DEMO_CLINICAL, demo_model_dir(),
-                                              tmp_path / "case")
+    images = mrml.images_from_case_nodes(volume, volume, segmentation)
+    result = CaseEngine.for_model(demo_model_dir()).run(images.ap, images.vp, images.label, DEMO_CLINICAL).result
+    nodes = mrml.result_nodes(scene, result)
     try:
         markups = mrml.slice_markups_node(scene, volume, segmentation)
-        largest = result["slices"][0]["index"]
+        largest = result.slices[0].index
         assert mrml.volumes.ras_to_ijk(volume, markups.GetNthControlPointPositionVector(0))[2] == pytest.approx(largest)
         view = render_slice_view(volume, segmentation, slice_offset=ijk_to_ras(volume, (0, 0, largest))[2],
                                  markups_node=markups, size=(480, 480))

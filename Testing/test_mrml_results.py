@@ -1,4 +1,5 @@
-"""Result tables and charts as MRML nodes, and a whole case run on nodes (slicer-core, no application)."""
+"""Result tables and charts as MRML nodes, and a case read from nodes into the case engine (slicer-core, no
+application): the nodes give the same case as the files, and the tables hold the typed result exactly."""
 
 import json
 import math
@@ -10,19 +11,29 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="slicer-core (the MRML wheel) is not installed")
 
 from DELICAITELib import mrml  # noqa: E402
+from DELICAITELib.case import CaseEngine, CaseResult, run_case, write_case_outputs  # noqa: E402
 from DELICAITELib.demo import DEMO_CLINICAL, demo_model_dir, write_demo_inputs  # noqa: E402
+from DELICAITELib.errors import DelicaiteError  # noqa: E402
 from DELICAITELib.io import read_image, read_label  # noqa: E402
 from DELICAITELib.mrml.results import (  # noqa: E402
     RESULT_ROWS,
     drivers_chart_node,
     drivers_table_node,
     frame_from_table_node,
-    recommend_from_nodes,
     result_table_node,
     risk_chart_node,
     table_node_from_frame,
 )
-from DELICAITELib.workflow import run_case  # noqa: E402
+
+
+def run_on_nodes(ap_node, vp_node, segmentation, out):
+    """What the Recommend Logic does: images from the nodes, the case engine, result nodes."""
+    images = mrml.images_from_case_nodes(ap_node, vp_node, segmentation)
+    engine = CaseEngine.for_model(demo_model_dir())
+    events = []
+    run = engine.run(images.ap, images.vp, images.label, DEMO_CLINICAL, events.append)
+    write_case_outputs(run, out, engine.bundle.training_h)
+    return run.result, mrml.result_nodes(ap_node.GetScene(), run.result), events
 
 
 @pytest.fixture(scope="module")
@@ -36,28 +47,39 @@ def demo_case(tmp_path_factory):
     vp_node = mrml.volume_node_from_image(scene, read_image(paths["vp"]), "VP")
     label = read_label(paths["mask"], reference=read_image(paths["ap"]))
     segmentation = mrml.segmentation_node_from_label(scene, label, ap_node, "Segmentation")
-    messages = []
-    result, nodes = recommend_from_nodes(ap_node, vp_node, segmentation, DEMO_CLINICAL, demo_model_dir(),
-                                         root / "nodes", progress=messages.append)
+    result, nodes, events = run_on_nodes(ap_node, vp_node, segmentation, root / "nodes")
     return {"scene": scene, "files": from_files, "result": result, "nodes": nodes, "root": root,
-            "messages": messages, "json": json.loads((root / "nodes" / "result.json").read_text())}
-
-
-def _lookup(result, path):
-    for key in path:
-        result = result[key]
-    return result
+            "events": events, "json": json.loads((root / "nodes" / "result.json").read_text())}
 
 
 def test_nodes_give_the_same_case_as_files(demo_case):
-    files, result = demo_case["files"], demo_case["result"]
-    assert result["recommendation"] == files["recommendation"]
-    assert result["risk"] == pytest.approx(files["risk"], abs=1e-9)
-    assert result["interaction_score"] == pytest.approx(files["interaction_score"], abs=1e-9)
-    assert result["slices"] == files["slices"]
-    assert any("[6/6]" in m for m in demo_case["messages"])  # progress went through
+    files, result = demo_case["files"].prediction, demo_case["result"].prediction
+    assert result.recommendation == files.recommendation
+    assert result.risk.p_pd_tace == pytest.approx(files.risk.p_pd_tace, abs=1e-12)
+    assert result.score.h == pytest.approx(files.score.h, abs=1e-12)
+    assert demo_case["result"].slices == demo_case["files"].slices
+    assert [e.message.split()[0] for e in demo_case["events"] if e.message.startswith("[")] == \
+        ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]  # progress went through, as typed events
+    assert demo_case["events"][-1].fraction == 1.0
     for name in ("result.json", "report.png", "report.html"):
         assert (demo_case["root"] / "nodes" / name).is_file()
+    assert CaseResult.read(demo_case["root"] / "nodes" / "result.json").prediction == result
+
+
+def test_case_nodes_are_checked_before_anything_runs(demo_case):
+    scene = demo_case["scene"]
+    ap_node = scene.GetFirstNodeByName("AP")
+    segmentation = scene.GetFirstNodeByName("Segmentation")
+    with pytest.raises(DelicaiteError, match="arterial-phase"):
+        mrml.images_from_case_nodes(None, None, segmentation)
+    with pytest.raises(DelicaiteError, match="Liver and Tumor"):
+        mrml.images_from_case_nodes(ap_node, None, None)
+    elsewhere = mrml.new_scene()
+    label = mrml.label_from_segmentation_node(segmentation, ap_node)
+    other_ap = mrml.volume_node_from_image(elsewhere, mrml.image_from_volume_node(ap_node), "AP")
+    with pytest.raises(DelicaiteError, match="same scene"):
+        mrml.images_from_case_nodes(ap_node, None, mrml.segmentation_node_from_label(elsewhere, label, other_ap))
+    assert mrml.images_from_case_nodes(ap_node, ap_node, segmentation).vp is None  # the AP twice: single phase
 
 
 def test_result_table_rows_equal_result_json(demo_case):
@@ -68,13 +90,14 @@ def test_result_table_rows_equal_result_json(demo_case):
     assert df["number"].dtype == np.float64 and df["quantity"].dtype == object
     assert list(df["quantity"]) == [label for label, _, _ in RESULT_ROWS]
     by_row = df.set_index("quantity")
-    saved = demo_case["json"]
-    for label, path, fmt in RESULT_ROWS:
+    saved = CaseResult.from_json(demo_case["json"]).prediction  # what result.json holds, read back
+    for label, value_of, fmt in RESULT_ROWS:
         if fmt is None:
-            assert by_row.loc[label, "value"] == _lookup(saved, path)
+            assert by_row.loc[label, "value"] == value_of(saved)
             assert math.isnan(by_row.loc[label, "number"])
         else:
-            assert by_row.loc[label, "number"] == _lookup(saved, path)  # exact, not rounded
+            assert by_row.loc[label, "number"] == value_of(saved)  # exact, not rounded
+    assert by_row.loc["why", "value"] == demo_case["json"]["recommendation_reason"]
     assert by_row.loc["recommendation", "value"] in ("TACE", "HAIC", "no clear preference")
     lower, h, upper = (by_row.loc[k, "number"] for k in ("h interval lower", "interaction score h", "h interval upper"))
     assert lower <= h <= upper
@@ -127,7 +150,7 @@ def test_frame_round_trip_keeps_types_and_refills_a_node():
 
 
 def test_saved_scene_reloads_with_tables_and_charts(tmp_path):
-    result = json.loads(json.dumps(_small_result()))
+    result = CaseResult.from_json(_small_result())
     scene = mrml.new_scene()
     result_table_node(scene, result)
     drivers_table_node(scene, result)
@@ -143,11 +166,12 @@ def test_saved_scene_reloads_with_tables_and_charts(tmp_path):
     chart = reloaded.GetFirstNodeByName("DELICAITE risks")
     assert chart.GetNumberOfPlotSeriesNodes() == 2
     risks = frame_from_table_node(chart.GetNthPlotSeriesNode(1).GetTableNode())
-    assert risks["HAIC"].tolist() == pytest.approx([result["risk"]["p_pd_haic"]], rel=1e-5)
+    assert risks["HAIC"].tolist() == pytest.approx([result.prediction.risk.p_pd_haic], rel=1e-5)
 
 
 def _small_result():
     return {
+        "kind": "full_case", "slices": [{"index": 12, "area_mm2": 410.0}],
         "risk": {"p_pd_tace": 0.61, "p_pd_haic": 0.42},
         "interaction_score": {"h": -0.77, "lower": -1.1, "upper": -0.4, "interval_level": 0.9,
                               "training_percentile": 31.5},
@@ -160,11 +184,11 @@ def test_ircadb17_on_nodes_as_both_phases(ircadb17_image, ircadb17_label, ircadb
     scene = mrml.new_scene()
     ct_node = mrml.volume_node_from_image(scene, ircadb17_image, "CT")
     segmentation = mrml.segmentation_node_from_label(scene, ircadb17_label, ct_node, "Segmentation")
-    result, nodes = recommend_from_nodes(ct_node, ct_node, segmentation, DEMO_CLINICAL, demo_model_dir(), tmp_path)
-    assert [s["index"] for s in result["slices"]] == [97, 96, 95]
-    assert [s["index"] for s in result["slices"]] == [i for _, i in ircadb17_independent_largest]
-    assert result["alignment"]["single_phase"] is True
-    p = result["risk"]
-    assert 0 < p["p_pd_tace"] < 1 and 0 < p["p_pd_haic"] < 1
+    result, nodes, _ = run_on_nodes(ct_node, ct_node, segmentation, tmp_path)
+    assert [s.index for s in result.slices] == [97, 96, 95]
+    assert [s.index for s in result.slices] == [i for _, i in ircadb17_independent_largest]
+    assert result.single_phase is True
+    p = result.prediction.risk
+    assert 0 < p.p_pd_tace < 1 and 0 < p.p_pd_haic < 1
     table = frame_from_table_node(nodes["result_table"]).set_index("quantity")
-    assert table.loc["recommendation", "value"] == result["recommendation"]
+    assert table.loc["recommendation", "value"] == result.recommendation

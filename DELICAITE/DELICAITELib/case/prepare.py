@@ -53,7 +53,7 @@ def prepare_case(ap, vp=None, mask=None, *, device: str = "cpu",
     say = reporter(progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        say("loading " + ("the CT (single phase)" if vp is None or vp is ap else "both phases"), 0.0)
+        say("loading the CT" + (" (single phase)" if vp is None else ""), 0.0)
         case = load_case(ap, ap if vp is None else vp, mask)
         source = GIVEN_MASK
         if case.label is None:
