@@ -17,7 +17,6 @@ from typing import Annotated
 
 import qt
 import slicer
-import vtk
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -85,21 +84,16 @@ class DELICAITEParameterNode:
     device: Annotated[str, Choice(DEVICE_CHOICES)] = "cpu"
 
 
-class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)  # addObserver / removeObservers
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
         self._updatingGUI = False
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/DELICAITE.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.ui = self.setupModuleUI("UI/DELICAITE.ui")
         self.logic = DELICAITELogic()
 
         self.ui.loadSampleButton.connect("clicked(bool)", self.onLoadSample)
@@ -116,43 +110,12 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.outputDirSelector.settingKey = "DELICAITE/CohortOutputDir"
         # A result table added by DELICAITE Recommend shows up in step 6 without a click here.
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.onNodeAdded)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
 
     def cleanup(self):
         if self.logic:
             self.logic.cancelCohortJob()
         self.removeObservers()
-
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        self.setParameterNode(None)
-
-    # ---- the parameter node -------------------------------------------------------------------------
-
-    def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, parameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateStatus)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            # The .ui widgets name their parameter in the SlicerParameterName dynamic property.
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateStatus)
-        self.updateStatus()
-
-    def onSceneStartClose(self, caller, event):
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
 
     # ---- case workflow ------------------------------------------------------------------------------
 
@@ -162,7 +125,7 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return None, None, None
         return parameters.apVolume, parameters.vpVolume, parameters.segmentation
 
-    def updateStatus(self, caller=None, event=None):
+    def updateGUI(self, caller=None, event=None):
         if self._updatingGUI:
             return
         self._updatingGUI = True
@@ -221,7 +184,7 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         _, _, segmentationNode = self.caseNodes()
         if segmentationNode is not None:
             self.logic.setReviewed(segmentationNode, checked)
-        self.updateStatus()
+        self.updateGUI()
 
     def onPickSlices(self):
         if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
@@ -229,7 +192,7 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay("Could not pick the slices.", waitCursor=True):
             apNode, _, segmentationNode = self.caseNodes()
             self.logic.pickSlices(apNode, segmentationNode)
-            self.updateStatus()
+            self.updateGUI()
 
     def onFeatures(self):
         if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
@@ -239,7 +202,7 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
             slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(tableNode.GetID())
             slicer.app.applicationLogic().PropagateTableSelection()
-            self.updateStatus()
+            self.updateGUI()
 
     def onRecommend(self):
         self.logic.openModuleWithCase("DELICAITERecommend", *self.caseNodes())
@@ -261,7 +224,7 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.cohortProgressBar.value = 0
             self.logic.startCohortJob(casesDir, outDir, device=parameters.device, onEvent=self.onCohortEvent,
                                       onDone=self.onCohortDone)
-        self.updateStatus()
+        self.updateGUI()
 
     def onCohortEvent(self, event):
         self.ui.cohortLogText.appendPlainText(event.message)
@@ -275,7 +238,7 @@ class DELICAITEWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         else:
             self.ui.cohortLogText.appendPlainText("Batch finished." if message is None else f"Batch finished: {message}")
             self.ui.cohortProgressBar.value = 100
-        self.updateStatus()
+        self.updateGUI()
 
     def onCancelCohort(self):
         self.logic.cancelCohortJob()

@@ -1,5 +1,6 @@
 """What the three DELICAITE modules share inside Slicer: library start-up, the hand-off to the Segment
-Editor, and the background runner each module's Logic owns.
+Editor, the widget skeleton (the .ui bound to a typed parameter node) and the background runner each
+module's Logic owns.
 
 Shipped with the hub module; DELICAITESegment and DELICAITERecommend import it from there (an installed
 extension puts every module's files on Slicer's Python path; a source tree's modules add the hub
@@ -45,6 +46,72 @@ def openSegmentEditor(volumeNode, segmentationNode):
         editor.setSourceVolumeNode(volumeNode)
     else:
         editor.setMasterVolumeNode(volumeNode)
+
+
+class ModuleWidgetSkeleton:
+    """The part every DELICAITE module widget shares; mix it in first, before ScriptedLoadableModuleWidget
+    and VTKObservationMixin.
+
+    ``setupModuleUI`` loads the .ui; ``initializeParameterNode`` binds its widgets (dynamic property
+    SlicerParameterName) to the Logic's typed parameter node (``logic.getParameterNode()``) and calls
+    ``updateGUI`` whenever a parameter changes; entering the module, leaving it and closing the scene
+    are followed. A widget defines ``updateGUI(caller=None, event=None)`` and may define
+    ``onParameterNodeReady`` (defaults), ``beforeSceneClose`` (stop background work) and
+    ``afterSceneClose`` (clear what it shows)."""
+
+    _parameterNode = None
+    _parameterNodeGuiTag = None
+
+    def setupModuleUI(self, uiPath):
+        """Load ``uiPath`` (e.g. "UI/Module.ui") into the panel; returns the widgets by name."""
+        import slicer
+
+        uiWidget = slicer.util.loadUI(self.resourcePath(uiPath))
+        self.layout.addWidget(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        return slicer.util.childWidgetVariables(uiWidget)
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+        self.onParameterNodeReady()
+
+    def setParameterNode(self, parameterNode):
+        import vtk
+
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUI)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUI)
+        self.updateGUI()
+
+    def onSceneStartClose(self, caller, event):
+        self.beforeSceneClose()
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        self.afterSceneClose()
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def onParameterNodeReady(self):
+        pass
+
+    def beforeSceneClose(self):
+        pass
+
+    def afterSceneClose(self):
+        pass
 
 
 class BackgroundRunner:

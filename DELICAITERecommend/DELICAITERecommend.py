@@ -11,12 +11,10 @@ import json
 import os
 import pathlib
 import shutil
-import sys
 import tempfile
 
 import qt
 import slicer
-import vtk
 from slicer.parameterNodeWrapper import parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -26,11 +24,9 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-try:
-    import DELICAITESupport
-except ModuleNotFoundError:  # a source tree: the hub module's folder sits beside this one
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "DELICAITE"))
-    import DELICAITESupport
+# The hub module's folder: Slicer puts every scripted module's folder on sys.path when it registers the
+# modules, before it parses any of them (a source tree and an installed extension alike).
+import DELICAITESupport
 
 # A layout with the red slice view and a plot view side by side (an id no standard layout uses).
 CHART_LAYOUT_ID = 15701
@@ -57,7 +53,7 @@ class DELICAITERecommend(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "DELICAITE Recommend"
         self.parent.categories = ["DELICAITE"]
-        self.parent.dependencies = []
+        self.parent.dependencies = ["DELICAITE"]  # the hub module carries DELICAITELib
         self.parent.contributors = ["DELICAITE developers"]
         self.parent.helpText = (
             "Predicted risk of progressive disease (PD) under TACE and under HAIC for one patient with large "
@@ -79,13 +75,12 @@ class DELICAITERecommendParameterNode:
     modelPath: pathlib.Path
 
 
-class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableModuleWidget,
+                                VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
         self._inputs = {}        # field name -> input widget
         self._kinds = {}         # field name -> "number" / "integer" / "checkbox" / "choice"
         self._messages = {}      # field name -> red QLabel under the input
@@ -95,10 +90,7 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/DELICAITERecommend.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.ui = self.setupModuleUI("UI/DELICAITERecommend.ui")
         self.logic = DELICAITERecommendLogic()
         if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
             self.ui.statusLabel.text = ("DELICAITE's Python packages are not installed; reload the module "
@@ -112,8 +104,6 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         self.ui.showChartButton.connect("clicked(bool)", self.onShowChartButton)
         self.ui.exportReportButton.connect("clicked(bool)", self.onExportReportButton)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -121,16 +111,9 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self.logic.cancel()
         self.removeObservers()
 
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        self.setParameterNode(None)
-
     # --- the parameter node ----------------------------------------------------------------------------
 
-    def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
+    def onParameterNodeReady(self):
         if not self.modelPath():
             self._parameterNode.modelPath = pathlib.Path(self.logic.demoModelPath())
 
@@ -139,17 +122,6 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         path = str(self._parameterNode.modelPath) if self._parameterNode else ""
         return "" if path in ("", ".") else path
 
-    def setParameterNode(self, parameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            # The .ui widgets name their parameter in the SlicerParameterName dynamic property.
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-        self.updateButtons()
-
     def setCaseNodes(self, apNode, vpNode, segmentationNode):
         """Called by the DELICAITE hub: this case's nodes."""
         self.initializeParameterNode()
@@ -157,7 +129,7 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self._parameterNode.vpVolume = vpNode
         self._parameterNode.segmentation = segmentationNode
 
-    def updateButtons(self, caller=None, event=None):
+    def updateGUI(self, caller=None, event=None):
         parameters = self._parameterNode
         busy = self.logic.isRunning()
         ready = bool(parameters and parameters.apVolume and parameters.segmentation and self.modelPath())
@@ -167,18 +139,15 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.ui.exportReportButton.enabled = self._result is not None and not busy
         self.ui.demoModelLabel.visible = self.logic.isDemoModel(self.modelPath())
 
-    def onSceneStartClose(self, caller, event):
+    def beforeSceneClose(self):
         self.logic.cancel()
-        self.setParameterNode(None)
 
-    def onSceneEndClose(self, caller, event):
+    def afterSceneClose(self):
         self._result, self._nodes = None, {}
         self.ui.resultTableView.setMRMLTableNode(None)
         for label in (self.ui.pTaceValueLabel, self.ui.pHaicValueLabel, self.ui.hValueLabel,
                       self.ui.recommendationValueLabel):
             label.text = "–"
-        if self.parent.isEntered:
-            self.initializeParameterNode()
 
     # --- the clinical form ---------------------------------------------------------------------------
 
@@ -293,7 +262,7 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
             self.logic.computeInBackground(parameters.apVolume, parameters.vpVolume, parameters.segmentation,
                                            record_from_form(self.formValues()), self.modelPath(),
                                            onEvent=self.onProgress, onDone=self.onComputeDone)
-        self.updateButtons()
+        self.updateGUI()
 
     def onProgress(self, event):
         self.ui.statusLabel.text = event.message
@@ -306,7 +275,7 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
 
     def onComputeDone(self, result, nodes, failure):
         """The background case ended: show its result, or say why there is none."""
-        self.updateButtons()
+        self.updateGUI()
         if failure is not None:
             self.ui.progressBar.value = 0
             self.ui.statusLabel.text = ("Cancelled; nothing was added to the scene." if failure == self.logic.CANCELLED
@@ -317,7 +286,7 @@ class DELICAITERecommendWidget(ScriptedLoadableModuleWidget, VTKObservationMixin
         self.logic.removeResultNodes(self._nodes)  # one set of result nodes at a time
         self._result, self._nodes = result, nodes
         self._showResult(result, nodes)
-        self.updateButtons()
+        self.updateGUI()
 
     def _showResult(self, result, nodes):
         p = result.prediction

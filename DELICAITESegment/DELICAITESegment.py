@@ -9,13 +9,11 @@ need it, so this module loads even before the Python dependencies (torch, MONAI)
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 from typing import Annotated
 
 import slicer
-import vtk
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -25,11 +23,9 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-try:
-    import DELICAITESupport
-except ModuleNotFoundError:  # a source tree: the hub module's folder sits beside this one
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "DELICAITE"))
-    import DELICAITESupport
+# The hub module's folder: Slicer puts every scripted module's folder on sys.path when it registers the
+# modules, before it parses any of them (a source tree and an installed extension alike).
+import DELICAITESupport
 
 DEVICE_CHOICES = ["Auto", "CPU", "CUDA"]
 
@@ -39,7 +35,7 @@ class DELICAITESegment(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "DELICAITE Segment"
         self.parent.categories = ["DELICAITE"]
-        self.parent.dependencies = ["Segmentations", "Markups"]
+        self.parent.dependencies = ["DELICAITE", "Segmentations", "Markups"]  # the hub carries DELICAITELib
         self.parent.contributors = ["DELICAITE developers"]
         self.parent.helpText = (
             "Automatic liver and liver-tumour segmentation of a CT, one-click corrections (largest liver "
@@ -62,25 +58,18 @@ class DELICAITESegmentParameterNode:
     slicesMarkups: slicer.vtkMRMLMarkupsFiducialNode
 
 
-class DELICAITESegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class DELICAITESegmentWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableModuleWidget,
+                              VTKObservationMixin):
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
         self._positions = []
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/DELICAITESegment.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.ui = self.setupModuleUI("UI/DELICAITESegment.ui")
         self.logic = DELICAITESegmentLogic()
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
@@ -101,40 +90,14 @@ class DELICAITESegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.logic.cancelSegmentation()
         self.removeObservers()
 
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-
-    def onSceneStartClose(self, caller, event):
+    def beforeSceneClose(self):
         self.logic.cancelSegmentation()
-        self.setParameterNode(None)
 
-    def onSceneEndClose(self, caller, event):
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
+    def onParameterNodeReady(self):
         if not self._parameterNode.inputVolume:
             firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
             if firstVolume:
                 self._parameterNode.inputVolume = firstVolume
-
-    def setParameterNode(self, inputParameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            # The .ui widgets name their parameter in the SlicerParameterName dynamic property.
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-        self.updateButtons()
 
     def setCaseNodes(self, apNode, vpNode, segmentationNode):
         """Called by the DELICAITE hub: segment the case's AP (else VP) volume into its segmentation."""
@@ -145,7 +108,7 @@ class DELICAITESegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if segmentationNode is not None:
             self._parameterNode.outputSegmentation = segmentationNode
 
-    def updateButtons(self, caller=None, event=None):
+    def updateGUI(self, caller=None, event=None):
         parameters = self._parameterNode
         volume = parameters.inputVolume if parameters else None
         segmentation = parameters.outputSegmentation if parameters else None
@@ -169,7 +132,7 @@ class DELICAITESegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = "Starting the segmentation process..."
             self.logic.segmentInBackground(parameters.inputVolume, parameters.outputSegmentation,
                                            parameters.device.lower(), self.onProgress, self.onDone)
-        self.updateButtons()
+        self.updateGUI()
 
     def onCancel(self):
         self.ui.statusLabel.text = "Cancelling..."
@@ -185,7 +148,7 @@ class DELICAITESegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = message
         if succeeded and self._parameterNode:
             self._parameterNode.outputSegmentation = segmentationNode
-        self.updateButtons()
+        self.updateGUI()
         if not succeeded and message != self.logic.CANCELLED:
             slicer.util.errorDisplay(f"Segmentation failed: {message}")
 
@@ -203,13 +166,13 @@ class DELICAITESegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay("The correction failed.", waitCursor=True):
             self.ui.statusLabel.text = self.logic.applyCorrection(
                 parameters.outputSegmentation, parameters.inputVolume, name)
-        self.updateButtons()
+        self.updateGUI()
 
     def onUndoCorrection(self):
         parameters = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not undo the correction.", waitCursor=True):
             self.ui.statusLabel.text = self.logic.undoCorrection(parameters.outputSegmentation)
-        self.updateButtons()
+        self.updateGUI()
 
     # ------------------------------------------------------------------ largest slices
 

@@ -92,3 +92,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def app(monkeypatch):
+    """A real MRML scene (slicer-core) as slicer.mrmlScene and stand-ins for what only the Slicer
+    application has, so a module's Logic runs (slicer_stubs.py); skipped without slicer-core."""
+    from slicer_stubs import install_stand_ins
+
+    return install_stand_ins(monkeypatch)

@@ -60,8 +60,8 @@ def test_scalers_are_fitted_on_training_rows_only(trained, frame):
     for name, comp in loaded.comparators.items():
         np.testing.assert_allclose(comp.mean, input_matrix(train, comp.columns).mean(axis=0), rtol=1e-12, atol=1e-12)
         assert not np.allclose(comp.mean, input_matrix(frame, comp.columns).mean(axis=0), rtol=1e-6)
-    x = train[loaded.delicaite_columns].to_numpy(float)
-    np.testing.assert_allclose(loaded.delicaite.scaler_mean_, x.mean(axis=0), rtol=1e-12, atol=1e-12)
+    x = train[loaded.bundle.inputs.model_columns].to_numpy(float)
+    np.testing.assert_allclose(loaded.bundle.model.scaler_mean_, x.mean(axis=0), rtol=1e-12, atol=1e-12)
 
 
 def test_save_load_predicts_exactly_as_in_memory(trained, frame):
@@ -69,8 +69,8 @@ def test_save_load_predicts_exactly_as_in_memory(trained, frame):
     assert loaded.names == trained.names and loaded.thresholds == trained.thresholds
     for name in trained.names:
         assert np.array_equal(loaded.predict_pd(name, frame), trained.predict_pd(name, frame)), name
-    assert np.array_equal(loaded.delicaite.interaction_score(loaded.inputs(frame)),
-                          trained.delicaite.interaction_score(trained.inputs(frame)))
+    assert np.array_equal(loaded.bundle.predictions(frame)["h"].to_numpy(),
+                          trained.bundle.predictions(frame)["h"].to_numpy())
 
 
 def test_tampered_comparator_file_is_refused(trained, tmp_path):
@@ -88,7 +88,7 @@ def test_delicaite_finds_the_oracle_therapy_and_predicts_pd(trained, frame, coho
     sets = trained.splits["set"].to_numpy()
     for name in TEST_SETS:
         rows = sets == name
-        agree = (trained.delicaite.recommend(trained.inputs(frame[rows])) == oracle[rows]).mean()
+        agree = (trained.bundle.predictions(frame[rows])["recommendation"].to_numpy() == oracle[rows]).mean()
         assert agree > 0.7, (name, agree)
     ext = sets == "external_test"
     assert roc_auc_score(frame["pd"][ext], trained.predict_pd("delicaite", frame[ext])) > 0.6
@@ -98,7 +98,7 @@ def test_delicaite_finds_the_oracle_therapy_and_predicts_pd(trained, frame, coho
 
 def _arrays(model_dir, name):
     fmt = ("delicaite-interaction-model", 1) if name == "delicaite" else ("delicaite-comparator", 1)
-    path = model_dir / name if name == "delicaite" else model_dir / "comparators" / name
+    path = model_dir / "interaction" if name == "delicaite" else model_dir / "comparators" / name
     return read_artifact(path, *fmt)[0]
 
 
@@ -158,7 +158,7 @@ def test_cli_trains_on_a_simulate_folder_and_on_a_features_table(tmp_path, capsy
     gbm = models.comparators["radiomics_gbm"]
     assert gbm.columns == list(feats.columns[1:4]) + ["therapy_haic"] and gbm.info["inputs"].startswith("3 image feature")
     assert models.comparators["mlp_deep"].columns == ["deep_block4_0", "therapy_haic"]
-    assert "AP_original_firstorder_Mean" in models.delicaite_columns
+    assert "AP_original_firstorder_Mean" in models.bundle.inputs.model_columns
     frame = design_frame(read_cohort(cohort_dir), tmp_path / "features.csv")
     ext = (models.splits["set"] == "external_test").to_numpy() & frame["pd"].notna().to_numpy()
     y = frame["pd"][ext]

@@ -103,23 +103,23 @@ def test_cohort_training_reduces_deep_features_on_the_training_set(cohort_with_d
     cohort_dir, features, truth = cohort_with_deep_features
     trained = training.train_cohort(cohort_dir, tmp_path / "m", features, quick=True, ensemble=1, epochs=40,
                                            deep_components=4)
-    reduction = trained.deep_reduction
+    reduction = trained.bundle.inputs.reduction
     assert reduction.names == ["deep_pc01", "deep_pc02", "deep_pc03", "deep_pc04"]
-    assert [c for c in trained.delicaite_columns if c.startswith("deep_")] == reduction.names
+    assert [c for c in trained.bundle.inputs.model_columns if c.startswith("deep_")] == reduction.names
     # fitted on the training centre's patients only
     frame = design_frame(read_cohort(cohort_dir), features)
     in_training = (trained.splits["set"] == "training").to_numpy()
     np.testing.assert_allclose(reduction.mean, frame.loc[in_training, reduction.columns].to_numpy().mean(axis=0))
     assert reduction.extra["n_training_patients"] == int(in_training.sum()) < len(frame)
     # the first component is the signal every column shares: h, up to sign and noise
-    pc1 = trained.inputs(frame)["deep_pc01"].to_numpy()
+    pc1 = trained.bundle.inputs.prepare(frame)[0]["deep_pc01"].to_numpy()
     assert abs(np.corrcoef(pc1, truth["true_h"])[0, 1]) > 0.9
     # the comparator on deep features keeps the raw columns
     assert len(trained.comparators["mlp_deep"].columns) == 301
     # the model folder gives the same inputs and scores back
     loaded = load_trained(tmp_path / "m")
     assert loaded.summary["deep_reduction"]["components"] == reduction.names
-    pd.testing.assert_frame_equal(loaded.inputs(frame), trained.inputs(frame))
+    pd.testing.assert_frame_equal(loaded.bundle.inputs.prepare(frame)[0], trained.bundle.inputs.prepare(frame)[0])
     np.testing.assert_array_equal(loaded.predict_pd("delicaite", frame), trained.predict_pd("delicaite", frame))
 
 
@@ -128,5 +128,5 @@ def test_cli_deep_components_zero_gives_the_raw_columns(cohort_with_deep_feature
     assert main(["cohort", "train", "--cohort", str(cohort_dir), "--out", str(tmp_path / "raw"), "--quick",
                  "--features", str(features), "--ensemble", "1", "--epochs", "20", "--deep-components", "0"]) == 0
     models = load_trained(tmp_path / "raw")
-    assert models.deep_reduction is None and models.summary["deep_reduction"] is None
-    assert sum(c.startswith("deep_vit") for c in models.delicaite_columns) == 300
+    assert models.bundle.inputs.reduction is None and models.summary["deep_reduction"] is None
+    assert sum(c.startswith("deep_vit") for c in models.bundle.inputs.model_columns) == 300

@@ -9,11 +9,6 @@ undo, the three largest slices, features, the recommendation (in this process an
 through the same runner), report export and the cohort job.
 """
 
-import importlib.util
-import sys
-import types
-import unittest
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -28,90 +23,7 @@ from DELICAITELib.io import label_volumes_ml, read_image, read_label  # noqa: E4
 from DELICAITELib.phantom import make_phantom  # noqa: E402
 from DELICAITELib.slices import largest_tumour_slices  # noqa: E402
 
-from conftest import PROJECT_ROOT  # noqa: E402
-
-
-# ---- stand-ins for what only the Slicer application provides ---------------------------------------------
-
-class _ScriptedLoadableModuleLogic:
-    def __init__(self, parent=None):
-        pass
-
-
-class _ScriptedLoadableModule:
-    def __init__(self, parent=None):
-        pass
-
-
-class _ScriptedLoadableModuleWidget:
-    def __init__(self, parent=None):
-        pass
-
-
-class _Recorder:
-    """Records the calls made to it (the markups module's slice-jumping logic)."""
-
-    def __init__(self):
-        self.calls = []
-
-    def __getattr__(self, name):
-        return lambda *args: self.calls.append((name, args))
-
-
-class _ManualTimer:
-    """qt.QTimer without an event loop: the test fires it by hand."""
-
-    def __init__(self):
-        self.callback, self.active = None, False
-
-    def connect(self, signal, callback):
-        self.callback = callback
-
-    def setInterval(self, milliseconds):
-        pass
-
-    def start(self):
-        self.active = True
-
-    def stop(self):
-        self.active = False
-
-
-def _stub_module(name, **attributes):
-    module = types.ModuleType(name)
-    module.__dict__.update(attributes)
-    return module
-
-
-@pytest.fixture()
-def app(monkeypatch):
-    """A real MRML scene as slicer.mrmlScene, with the application-only pieces stood in for."""
-    scene = mrml.new_scene()
-    markups_logic = _Recorder()
-    monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
-    monkeypatch.setattr(slicer, "app", types.SimpleNamespace(testingEnabled=lambda: True, processEvents=lambda: None,
-                                                            layoutManager=lambda: None), raising=False)
-    monkeypatch.setattr(slicer, "modules", types.SimpleNamespace(markups=types.SimpleNamespace(
-        logic=lambda: markups_logic)), raising=False)
-    monkeypatch.setattr(slicer.util, "setSliceViewerLayers", lambda **kwargs: None)
-    base = _stub_module("slicer.ScriptedLoadableModule", ScriptedLoadableModule=_ScriptedLoadableModule,
-                        ScriptedLoadableModuleWidget=_ScriptedLoadableModuleWidget, ScriptedLoadableModuleLogic=_ScriptedLoadableModuleLogic,
-                        ScriptedLoadableModuleTest=unittest.TestCase)
-    wrapper = _stub_module("slicer.parameterNodeWrapper", parameterNodeWrapper=lambda cls: cls,
-                           Choice=lambda choices: choices)
-    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", base)
-    monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)
-    monkeypatch.setitem(sys.modules, "qt", _stub_module("qt", QTimer=_ManualTimer))
-    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "DELICAITE"))  # DELICAITEDependencies
-    return types.SimpleNamespace(scene=scene, markups_logic=markups_logic)
-
-
-def _load_module(name: str):
-    path = PROJECT_ROOT / name / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_slicer_module_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from slicer_stubs import load_module, run_to_the_end  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -131,16 +43,13 @@ def _label(node, volume) -> np.ndarray:
     return sitk.GetArrayFromImage(mrml.label_from_segmentation_node(node, volume))
 
 
-def _run_to_the_end(runner):
-    """What the GUI's timer does: tick until the background job has reported back."""
-    runner.job.wait(600)
-    runner._timer.callback()
+
 
 
 # ---- DELICAITESegment --------------------------------------------------------------------------------
 
 def test_segment_logic_segments_fixes_undoes_and_picks_slices(app, phantom, phantom_nodes):
-    module = _load_module("DELICAITESegment")
+    module = load_module("DELICAITESegment")
     logic = module.DELICAITESegmentLogic()
     ap, _, truth = phantom_nodes
 
@@ -172,14 +81,14 @@ def test_segment_logic_segments_fixes_undoes_and_picks_slices(app, phantom, phan
 
 
 def test_segment_logic_background_process_reports_and_cancels(app, phantom_nodes):
-    module = _load_module("DELICAITESegment")
+    module = load_module("DELICAITESegment")
     logic = module.DELICAITESegmentLogic()
     ap, _, _ = phantom_nodes
     fractions, done = [], {}
     logic.segmentInBackground(ap, None, "cpu", onProgress=lambda event: fractions.append(event.fraction),
                               onDone=lambda ok, message, node: done.update(ok=ok, message=message, node=node))
     assert logic.isRunning() and logic.runner._timer.active
-    _run_to_the_end(logic.runner)  # the timer's next tick collects the events and the label
+    run_to_the_end(logic.runner)  # the timer's next tick collects the events and the label
     assert done["ok"], done["message"]
     assert done["message"].startswith("Liver ")
     assert done["node"].GetSegmentation().GetSegmentIdBySegmentName("Tumor")
@@ -201,7 +110,7 @@ def test_segment_logic_background_process_reports_and_cancels(app, phantom_nodes
 # ---- DELICAITERecommend ------------------------------------------------------------------------------
 
 def test_recommend_logic_computes_and_exports_the_report(app, tmp_path):
-    module = _load_module("DELICAITERecommend")
+    module = load_module("DELICAITERecommend")
     logic = module.DELICAITERecommendLogic()
     paths = write_demo_inputs(tmp_path / "inputs")
     ap_image = read_image(paths["ap"])
@@ -231,7 +140,7 @@ def test_recommend_logic_computes_and_exports_the_report(app, tmp_path):
                               onEvent=events.append, onDone=lambda r, n, failure: done.update(result=r, nodes=n,
                                                                                                 failure=failure))
     assert logic.isRunning()
-    _run_to_the_end(logic.runner)
+    run_to_the_end(logic.runner)
     assert done["failure"] is None and not logic.isRunning()
     assert done["result"].prediction == result.prediction  # one engine: the same h, to the last digit
     assert [e.fraction for e in events if e.fraction is not None][-1] == 1.0
@@ -241,14 +150,14 @@ def test_recommend_logic_computes_and_exports_the_report(app, tmp_path):
     # A model folder that is no model: the background job fails with the command's one-line reason.
     logic.computeInBackground(ap, vp, segmentation, DEMO_CLINICAL, tmp_path, onDone=lambda r, n, failure:
                               done.update(result=r, nodes=n, failure=failure))
-    _run_to_the_end(logic.runner)
+    run_to_the_end(logic.runner)
     assert done["result"] is None and "is not a DELICAITE model folder" in done["failure"]
 
 
 # ---- DELICAITE hub ----------------------------------------------------------------------------------
 
 def test_hub_logic_walks_the_case_steps(app, phantom, phantom_nodes):
-    module = _load_module("DELICAITE")
+    module = load_module("DELICAITE")
     logic = module.DELICAITELogic()
     ap, vp, truth = phantom_nodes
 
@@ -273,7 +182,7 @@ def test_hub_logic_walks_the_case_steps(app, phantom, phantom_nodes):
 
 
 def test_hub_logic_runs_the_cohort_batch_in_the_background(app, tmp_path):
-    module = _load_module("DELICAITE")
+    module = load_module("DELICAITE")
     cases = tmp_path / "cases"
     paths = write_demo_inputs(cases / "phantom")
     for role in ("ap", "vp", "mask"):
@@ -281,7 +190,7 @@ def test_hub_logic_runs_the_cohort_batch_in_the_background(app, tmp_path):
     logic, events, finished = module.DELICAITELogic(), [], []
     logic.startCohortJob(cases, tmp_path / "out", device="cpu", onEvent=events.append, onDone=finished.append)
     assert logic.isCohortJobRunning()
-    _run_to_the_end(logic.runner)
+    run_to_the_end(logic.runner)
     assert finished[0].failure_message() is None and not logic.isCohortJobRunning()
     assert (tmp_path / "out" / "phantom" / "result.json").is_file()
     fractions = [e.fraction for e in events if e.fraction is not None]

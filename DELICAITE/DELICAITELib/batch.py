@@ -152,9 +152,10 @@ def process_cases(cases: Iterable[CaseInputs], out_dir: str | Path, model_path: 
     engine = CaseEngine(device=device)
     if any(c.clinical for c in cases):
         if model_path is None:
-            from .demo import DEMO_NOTE
+            from .demo import DEMO_NOTE, demo_model_dir
 
             say(f"no model given: using the bundled {DEMO_NOTE}")
+            model_path = demo_model_dir()
         engine = CaseEngine.for_model(model_path, device=device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

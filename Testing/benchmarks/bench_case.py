@@ -79,8 +79,7 @@ def main() -> None:
     one = x.iloc[[0]]
 
     def predict_one():
-        model.predict_risks(one)
-        return model.interaction_score(one, return_interval=True)
+        return model.predict_all(one)  # risks, h with its interval, recommendation: one ensemble pass
 
     predict_one()
     _, seconds = _timed(predict_one, repeats=20)

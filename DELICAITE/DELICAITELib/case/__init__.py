@@ -19,7 +19,7 @@ __all__ = ["AUTOMATIC_MASK", "CaseEngine", "CaseResult", "CaseRun", "FULL_CASE",
 
 def run_case(ap, vp, mask, clinical, model_path, out_dir, *, device: str = "cpu", include_identifiers: bool = False,
              progress=None) -> CaseResult:
-    """One case with the model at ``model_path`` (None: the demo model), its files written into ``out_dir``."""
+    """One case with the model folder at ``model_path``, its files written into ``out_dir``."""
     engine = CaseEngine.for_model(model_path, device=device)
     run = engine.run(ap, vp, mask, clinical, progress, include_identifiers=include_identifiers)
     write_case_outputs(run, out_dir, engine.bundle.training_h)

@@ -50,13 +50,8 @@ class CaseEngine:
         self._spec = feature_spec
 
     @classmethod
-    def for_model(cls, model_path=None, *, device: str = "cpu") -> CaseEngine:
-        """An engine for the model folder at ``model_path`` (None: the bundled demo model), checked now,
-        before any case is touched."""
-        if model_path is None:
-            from ..demo import demo_model_dir
-
-            model_path = demo_model_dir()
+    def for_model(cls, model_path, *, device: str = "cpu") -> CaseEngine:
+        """An engine for the model folder at ``model_path``, checked now, before any case is touched."""
         bundle = load_bundle(model_path)
         if bundle.feature_spec is not None:
             bundle.feature_spec.check(device)

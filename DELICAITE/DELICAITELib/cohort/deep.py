@@ -13,7 +13,6 @@ Test patients (internal and external) are never looked at: the same centre split
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Callable
 from pathlib import Path
 

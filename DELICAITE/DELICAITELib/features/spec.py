@@ -105,6 +105,7 @@ class FeatureSpec:
     # -------------------------------------------------------------------------------------- compute
     def check(self, device: str = "cpu") -> None:
         """Load (and checksum) the encoder and CNNs once, so a bad file fails before any case runs."""
+        self.fingerprint()  # a missing file is named here, in the words of the feature spec
         if self.deep_encoder is not None:
             _encoder(self.deep_encoder, _torch_device(device))
         if self.deep_cnn is not None:
