@@ -116,3 +116,19 @@ def test_bundle_columns_are_the_model_inputs(small_bundle):
     assert isinstance(bundle, ModelBundle)
     assert bundle.inputs.model_columns[:len(encoded_columns())] == encoded_columns()
     assert list(bundle.model.feature_names_in_) == bundle.inputs.model_columns
+
+
+def test_one_case_runs_the_ensemble_once_for_its_prediction(small_bundle, monkeypatch):
+    """Risks, h, its interval, percentile and recommendation come from one pass; the drivers are the
+    integrated gradients of that same model (their own computation), not a second prediction."""
+    bundle, _ = small_bundle
+    calls = []
+    for name in ("predict_all", "predict_risks", "interaction_score", "recommend", "predict_risk"):
+        original = getattr(bundle.model, name)
+        monkeypatch.setattr(bundle.model, name,
+                            lambda *args, _name=name, _original=original, **kwargs: (calls.append(_name),
+                                                                                      _original(*args, **kwargs))[1])
+    prediction = bundle.predict_case(validate_record(DEMO_CLINICAL), {"AP_original_firstorder_Mean": 55.0})
+    assert calls == ["predict_all"]
+    assert prediction.score.lower <= prediction.score.h <= prediction.score.upper
+    assert len(prediction.drivers) == 5

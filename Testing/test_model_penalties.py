@@ -36,10 +36,12 @@ def test_group_lasso_shrinks_the_noise_covariates_and_keeps_the_signal():
 
 
 def test_a_model_file_from_before_the_group_lasso_reports_it_was_trained_without():
-    from DELICAITELib.demo import demo_model_dir
+    """The demo model of DELICAITE 0.1, kept in Testing/data/legacy_models, predates the penalties."""
+    from pathlib import Path
+
     from DELICAITELib.model import load_model
 
-    demo = load_model(demo_model_dir())
+    demo = load_model(Path(__file__).resolve().parent / "data" / "legacy_models" / "interaction_model_v1")
     assert "input_penalty" not in demo.metadata_["hyperparameters"]
     assert demo.get_params()["input_penalty"] == 0.0
     assert demo.get_params()["adaptive_inputs"] == 0.0 and demo.get_params()["penalty_search"] is False

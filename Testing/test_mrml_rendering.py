@@ -204,7 +204,11 @@ def test_bar_chart_node_is_drawn_with_its_values(tmp_path):
 
 def test_risk_chart_node_of_a_result_is_drawn():
     scene = mrml.new_scene()
-    result = {"risk": {"p_pd_tace": 0.58, "p_pd_haic": 0.29}, "recommendation": "HAIC"}
+    from DELICAITELib.case import CaseResult
+
+    result = CaseResult.from_json({"risk": {"p_pd_tace": 0.58, "p_pd_haic": 0.29}, "cutoff": 0.0,
+                                   "interaction_score": {"h": -1.2, "lower": -1.5, "upper": -0.9, "interval_level": 0.9,
+                                                         "training_percentile": 20.0}})
     chart = mrml.risk_chart_node(scene, result)
     picture = _read_png(render_chart(chart, path=OUTPUT / "risk_chart_node.png"))
     heights = {}

@@ -90,7 +90,8 @@ def _spec_inside(spec: FeatureSpec, directory: Path) -> FeatureSpec:
                 shutil.copy2(source, destination)
         return str(destination)
 
-    return FeatureSpec(spec.radiomics, copy(spec.deep_encoder, "encoder"), spec.deep_block, copy(spec.deep_cnn, "cnn"))
+    return FeatureSpec(spec.radiomics, copy(spec.deep_encoder, "encoder"), spec.deep_block, copy(spec.deep_cnn, "cnn"),
+                       spec.radiomics_engine)
 
 
 def load_bundle(path) -> ModelBundle:

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
+from ..storage import write_image_atomically
 from .common import progress
 
 VALIDATION_SHARE = 0.2
@@ -24,7 +24,7 @@ def cmd_segment(args) -> None:
                        ct_path=args.ct, progress=progress)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(label, str(out), useCompression=True)
+    write_image_atomically(out, label)
     if args.preview:
         from ..pictures import write_segmentation_preview
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..cohort import read_cohort
+from ..storage import write_text_atomically
 from ..cohort.trained import load_trained
 from .cohort_evaluation import evaluate_cohort
 from .cohort_html import cohort_html
@@ -28,8 +29,8 @@ PREDICTION_COLUMNS = ["patient_id", "centre", "set", "therapy", "pd", "os_months
 def _write(out_dir: Path, results: dict, render: Callable[[dict], str]) -> dict:
     """results.json first, then the HTML rendered from exactly what it holds."""
     stored = round_trip(results)
-    (out_dir / RESULTS).write_text(json.dumps(stored, indent=1, ensure_ascii=False), encoding="utf-8")
-    (out_dir / REPORT).write_text(render(stored), encoding="utf-8")
+    write_text_atomically(out_dir / RESULTS, json.dumps(stored, indent=1, ensure_ascii=False))
+    write_text_atomically(out_dir / REPORT, render(stored))
     return stored
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,13 +42,15 @@ class CaseFeatures:
 @dataclass(frozen=True)
 class FeatureSpec:
     """``radiomics``: pyradiomics settings as the YAML gives them (our ``delicaite`` block included), or
-    None for no radiomics; ``deep_encoder``: an encoder folder or an official DINOv2 .pth (block
-    ``deep_block``); ``deep_cnn``: a folder of `delicaite deep train-cnn`."""
+    None for no radiomics, and ``radiomics_engine`` the pyradiomics release that computes them;
+    ``deep_encoder``: an encoder folder or an official DINOv2 .pth (block ``deep_block``); ``deep_cnn``:
+    a folder of `delicaite deep train-cnn`."""
 
     radiomics: Mapping | None = None
     deep_encoder: str | None = None
     deep_block: int = DEEP_BLOCK
     deep_cnn: str | None = None
+    radiomics_engine: str | None = None
 
     # ------------------------------------------------------------------------------------ making one
     @classmethod
@@ -60,7 +63,8 @@ class FeatureSpec:
             settings, version = load_radiomics_settings(radiomics_params)
             settings = {**settings, "delicaite": {"settings_version": version}}
         absolute = lambda p: None if p is None else str(Path(p).resolve())  # noqa: E731
-        return cls(settings, absolute(deep_encoder), DEEP_BLOCK, absolute(deep_cnn))
+        return cls(settings, absolute(deep_encoder), DEEP_BLOCK, absolute(deep_cnn),
+                   radiomics_engine() if radiomics else None)
 
     @classmethod
     def clinical_only(cls) -> FeatureSpec:
@@ -121,6 +125,9 @@ class FeatureSpec:
             raise DelicaiteError("no tumour slices: the image features need the three largest tumour slices")
         indices = [s.index for s in slices]
         if self.radiomics is not None:
+            if self.radiomics_engine not in (None, radiomics_engine()):
+                warnings.warn(f"the model's radiomics were computed with {self.radiomics_engine} and this is "
+                              f"{radiomics_engine()}: feature values may differ slightly", stacklevel=2)
             values.update(extract_radiomics({"AP": case.ap, "VP": case.vp}, case.label, indices, params=self.radiomics))
         crops = None
         if self.has_deep or keep_crops:
@@ -147,7 +154,7 @@ class FeatureSpec:
             return str(path)
 
         return {"format": SPEC_FORMAT, "format_version": SPEC_FORMAT_VERSION, "radiomics": self.radiomics,
-                "deep_encoder": where(self.deep_encoder), "deep_block": int(self.deep_block),
+                "radiomics_engine": self.radiomics_engine, "deep_encoder": where(self.deep_encoder), "deep_block": int(self.deep_block),
                 "deep_cnn": where(self.deep_cnn), "fingerprint": self.fingerprint(), "describes": self.describe()}
 
     @classmethod
@@ -167,7 +174,7 @@ class FeatureSpec:
             return str(p if p.is_absolute() or base_dir is None else Path(base_dir) / p)
 
         spec = cls(record.get("radiomics"), path(record.get("deep_encoder")), int(record.get("deep_block", DEEP_BLOCK)),
-                   path(record.get("deep_cnn")))
+                   path(record.get("deep_cnn")), record.get("radiomics_engine"))
         if verify:
             expected = record.get("fingerprint") or {}
             got = spec.fingerprint()
@@ -193,6 +200,19 @@ class FeatureSpec:
 
 
 # ---------------------------------------------------------------------------------- checksums and loading
+def radiomics_engine() -> str:
+    """The installed pyradiomics release, as a spec records it (read from the package metadata: importing
+    pyradiomics itself takes seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for distribution in ("pyradiomics-bhklab", "pyradiomics"):
+        try:
+            return f"{distribution} {version(distribution)}"
+        except PackageNotFoundError:
+            continue
+    return "pyradiomics (version unknown)"
+
+
 def encoder_checksum(path) -> str:
     """A DELICAITE encoder folder's metadata_sha256 (which covers its weights' sum), or the sha256 of
     an official checkpoint file."""
