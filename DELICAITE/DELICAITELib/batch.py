@@ -22,7 +22,6 @@ that fails on a rerun keeps its earlier result beside the error.
 
 from __future__ import annotations
 
-import json
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from pathlib import Path
 from .case import RESULT_FILE, CaseEngine, CaseResult, write_case_outputs
 from .errors import DelicaiteError
 from .io.images import VOLUME_SUFFIXES
+from .jsonable import read_json
 from .progress import ProgressCallback, Reporter, reporter
 from .storage import write_csv_atomically, write_text_atomically
 
@@ -201,20 +201,13 @@ def _relative_paths(text: str, case: CaseInputs) -> str:
 def _run_case(case: CaseInputs, out: Path, engine: CaseEngine, say: Reporter) -> CaseResult:
     """One case through the engine: the whole case with covariates, else the segmentation and slices."""
     if case.clinical:
-        clinical = _read_clinical(case.clinical)
+        clinical = read_json(case.clinical, "clinical", case.clinical.name)
         run = engine.run(case.ap, case.vp, case.mask, clinical, progress=say.part(0.0, 0.95))
     else:
         say("no clinical.json: the segmentation and the three slices only")
         run = engine.run_slices_only(case.ap, case.vp, case.mask, progress=say.part(0.0, 0.95))
     write_case_outputs(run, out, None if engine.bundle is None else engine.bundle.training_h)
     return run.result
-
-
-def _read_clinical(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DelicaiteError(f"{path.name} is not valid JSON (line {err.lineno}: {err.msg})") from None
 
 
 def _read_result(case_out: Path) -> CaseResult | None:

@@ -1,4 +1,11 @@
-"""The ``default=`` of json.dump for what our results hold besides plain Python values."""
+"""JSON in and out: the ``default=`` of json.dump for what our results hold, and reading a JSON file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import DelicaiteError
 
 
 def json_default(value):
@@ -8,3 +15,20 @@ def json_default(value):
     if isinstance(value, (tuple, set)):
         return list(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_json(path, what: str, shown=None):
+    """The JSON content of ``path``; a missing, unreadable or invalid file is a DelicaiteError naming
+    ``what`` it should have been and ``shown`` (default: the path) and the line at fault."""
+    path = Path(path)
+    shown = path if shown is None else shown
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DelicaiteError(f"{what} file not found: {shown}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DelicaiteError(f"cannot read the {what} file {shown} ({err})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DelicaiteError(f"{what} file {shown} is not valid JSON (line {err.lineno}: {err.msg})") from None

@@ -8,12 +8,12 @@ Recommend panel and the batch summary. ``to_json`` writes result.json's layout (
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
 from ..errors import DelicaiteError
+from ..jsonable import read_json
 from ..recommendation import Driver, InteractionScore, Prediction, Risks
 from ..slices import SliceArea
 
@@ -104,9 +104,4 @@ class CaseResult:
 
     @classmethod
     def read(cls, path) -> CaseResult:
-        path = Path(path)
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise DelicaiteError(f"cannot read the case result {path.name} ({err})") from None
-        return cls.from_json(record)
+        return cls.from_json(read_json(path, "case result", Path(path).name))

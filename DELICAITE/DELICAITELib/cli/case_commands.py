@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import progress, read_json_file
+from ..jsonable import read_json
+from .common import progress
 
 
 def print_result(result, out: Path) -> None:
@@ -25,7 +26,7 @@ def cmd_case(args) -> None:
 
     out = Path(args.out)
     engine = CaseEngine.for_model(args.model, device=args.device)  # its features are the model's own
-    run = engine.run(args.ap, args.vp, args.mask, read_json_file(args.clinical, "clinical"), progress,
+    run = engine.run(args.ap, args.vp, args.mask, read_json(args.clinical, "clinical"), progress,
                      include_identifiers=args.include_identifiers)
     write_case_outputs(run, out, engine.bundle.training_h)
     print_result(run.result, out)

@@ -1,12 +1,9 @@
-"""Small helpers shared by the sub-commands: progress on stderr, reading the clinical JSON."""
+"""Small helpers shared by the sub-commands: progress and errors on stderr, as text or JSON event lines."""
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
-from ..errors import DelicaiteError
 from ..progress import ERROR, ProgressEvent
 
 PROGRESS_FORMATS = ("text", "json")
@@ -30,12 +27,3 @@ def error(message: str) -> None:
     if _format["progress"] == "json":
         print(ProgressEvent(message, None, ERROR).to_line(), file=sys.stderr, flush=True)
     print(f"error: {message}", file=sys.stderr, flush=True)
-
-
-def read_json_file(path: str, what: str) -> dict:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DelicaiteError(f"{what} file not found: {path}") from None
-    except json.JSONDecodeError as err:
-        raise DelicaiteError(f"{what} file {path} is not valid JSON (line {err.lineno}: {err.msg})") from None

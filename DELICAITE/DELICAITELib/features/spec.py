@@ -191,12 +191,9 @@ class FeatureSpec:
 
     @classmethod
     def load(cls, path, *, verify: bool = True) -> FeatureSpec:
-        path = Path(path)
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise DelicaiteError(f"cannot read the feature spec {path} ({err})") from None
-        return cls.from_json(record, path.parent, verify=verify)
+        from ..jsonable import read_json
+
+        return cls.from_json(read_json(path, "feature spec"), Path(path).parent, verify=verify)
 
 
 # ---------------------------------------------------------------------------------- checksums and loading
