@@ -34,7 +34,9 @@ N_PATIENTS, N_IMAGES = 60, 4
 BLANKED = ("alt", "crp")
 TOLERANCE = 1e-9
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
+              # the comparators' MLP on 30-odd training patients: sklearn clips its batch size, as it should
+              pytest.mark.filterwarnings("ignore:Got `batch_size` less than 1:UserWarning")]
 
 
 @pytest.fixture(scope="module")
