@@ -58,7 +58,7 @@ class DELICAITERecommend(ScriptedLoadableModule):
         self.parent.helpText = (
             "Predicted risk of progressive disease (PD) under TACE and under HAIC for one patient with large "
             "hepatocellular carcinoma, the interaction score h = logit P(PD | HAIC) − logit P(PD | TACE) with its "
-            "uncertainty interval, and the therapy it favours. Inputs: the arterial and portal-venous CT phases, a "
+            "ensemble spread (how much the model's members disagree; not a confidence interval), and the therapy it favours. Inputs: the arterial and portal-venous CT phases, a "
             "reviewed liver/tumour segmentation (segments Liver and Tumor), and the clinical covariates in the units "
             "shown. Research use only: the bundled model is a demo trained on a simulated cohort."
         )
@@ -294,7 +294,7 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         self.ui.pTaceValueLabel.text = f"{p.risk.p_pd_tace:.1%}"
         self.ui.pHaicValueLabel.text = f"{p.risk.p_pd_haic:.1%}"
         self.ui.hValueLabel.text = (
-            f"{p.score.h:+.2f}   ({p.score.interval_level:.0%} interval {p.score.lower:+.2f} to {p.score.upper:+.2f}; "
+            f"{p.score.h:+.2f}   ({p.score.interval_level:.0%} ensemble spread {p.score.lower:+.2f} to {p.score.upper:+.2f}; "
             f"{p.score.training_percentile:.0f}th percentile of the training cohort)")
         self.ui.recommendationValueLabel.text = f"{p.recommendation} ({p.reason})"
         self.ui.resultTableView.setMRMLTableNode(nodes["result_table"])

@@ -13,9 +13,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from DELICAITELib.cli import main
+from DELICAITELib.clinical import encode
 from DELICAITELib.cohort import write_cohort
 from DELICAITELib.evaluation.cohort_evaluation import delong_tests
-from DELICAITELib.evaluation.common import fmt_ci, fmt_median, fmt_p
+from DELICAITELib.evaluation.common import IN_SAMPLE, fmt_ci, fmt_median, fmt_p
 from DELICAITELib.simulate import simulate_cohort
 from DELICAITELib.stats import threshold_metrics
 
@@ -91,7 +92,8 @@ def test_report_has_every_section_and_no_patient_identifiers(physician):
         assert heading in html, heading
     assert not re.search(r"SIM\d{4}", html)  # patient identifiers stay in predictions.csv
     figures = physician["results"]["figures"]
-    assert {"roc", "calibration", "h", "km_training", "km_internal_test", "km_external_test", "km_all"} <= set(figures)
+    assert {"roc", "calibration", "h", "km_training", "km_internal_test", "km_external_test", "km_all_test"} <= set(figures)
+    assert "km_all" not in figures  # the in-sample training set stays out of the pooled figures
     for relative in figures.values():
         data = (physician["dir"] / relative).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
@@ -120,6 +122,7 @@ def test_html_numbers_are_those_of_results_json(physician):
     r, tables = physician["results"], _tables(physician["html"])
     table3 = _find_table(tables, "AUC (95% CI)")
     row = next(t for t in table3 if t[0] == "External test" and t[1] == "delicaite")
+    assert any(t[0] == IN_SAMPLE for t in table3) and not any(t[0] == "Training" for t in table3)
     assert row[3] == fmt_ci(r["table3"]["external_test"]["delicaite"]["auc"])
     assert row[5] == fmt_ci(r["table3"]["external_test"]["delicaite"]["sen"])
     delong = _find_table(tables, "AUC DELICAITE")
@@ -127,10 +130,11 @@ def test_html_numbers_are_those_of_results_json(physician):
     cells = next(t for t in delong if t[0] == "Internal test" and t[1] == f"delicaite vs {comparator}")
     assert cells[-1] == fmt_p(r["delong"]["internal_test"][comparator]["p"])
     km = [t for t in tables if t[0] and t[0][0] == "Comparison"]
-    assert len(km) == 4  # training, internal test, external test, all patients
+    assert len(km) == 4  # training, internal test, external test, the test sets pooled
     maintain_all = km[-1][1]
-    assert maintain_all[1] == "Maintain" and maintain_all[4] == fmt_median(r["survival"]["all"]["overall"]["groups"]["Maintain"])
-    assert maintain_all[5] == fmt_p(r["survival"]["all"]["overall"]["logrank_p"])
+    pooled = r["survival"]["all_test"]["overall"]
+    assert maintain_all[1] == "Maintain" and maintain_all[4] == fmt_median(pooled["groups"]["Maintain"])
+    assert maintain_all[5] == fmt_p(pooled["logrank_p"])
 
 
 def test_delong_of_identical_models_is_one_and_matches_table3(physician):
@@ -153,9 +157,10 @@ def test_maintain_and_alter_partition_each_set(physician):
     follows = pred["recommendation"] == pred["therapy"]
     assert (pred.loc[follows, "group"] == "Maintain").all()
     assert (pred.loc[~follows & (pred["recommendation"] != "No clear preference"), "group"] == "Alter").all()
-    for s in (*SETS, "all"):
+    for s in (*SETS, "all_test"):
         counts = r["survival"][s]["counts"]
-        assert sum(counts[g] for g in GROUPS) == r["meta"]["n"][s]
+        n = r["meta"]["n"]["internal_test"] + r["meta"]["n"]["external_test"] if s == "all_test" else r["meta"]["n"][s]
+        assert sum(counts[g] for g in GROUPS) == n  # pooled: the test sets only
         km = r["survival"][s]
         assert sum(g["n"] for g in km["overall"]["groups"].values()) == counts["Maintain"] + counts["Alter"]
         assert sum(g["n"] for t in ("TACE", "HAIC") for g in km[t]["groups"].values()) == counts["Maintain"] + counts["Alter"]
@@ -163,15 +168,26 @@ def test_maintain_and_alter_partition_each_set(physician):
 
 def test_policy_value_and_truth_panel_on_the_simulation(physician):
     r = physician["results"]
-    for s in ("external_test", "all"):
+    for s in ("external_test", "all_test"):
         policies = r["policy"][s]["policies"]
         assert r["policy"][s]["propensity"] == "true propensity (simulation)"
-        # most patients do better on HAIC: following the recommendation clearly beats treating everyone with TACE
+        # most patients do better on HAIC: following the recommendation clearly beats treating everyone with TACE,
+        # and every other policy gets the paired difference recommended minus it
         assert policies["recommended"]["value"] > policies["all TACE"]["hi"]
+        assert policies["all TACE"]["difference"]["lo"] > 0
+        for name in ("all HAIC", "linear logistic", "Tian lasso", "HAIC if PVTT", "best single covariate",
+                     "clinical_logistic rule"):
+            d = policies[name]["difference"]
+            assert d["lo"] <= d["value"] <= d["hi"], name
         truth = r["truth"][s]
         assert truth["spearman"] > 0.6 and truth["oracle_agreement"] > 0.65
+        assert abs(truth["bias_h"]) < 2 and 0 < truth["share_recommended_haic"] <= 1
         assert truth["true_value"]["recommended"] > truth["true_value"]["all TACE"]
         assert truth["true_value"]["oracle"] >= truth["true_value"]["recommended"]
+        # the simple rules, fitted on the training set, stand beside it with their true values
+        assert {"linear logistic", "Tian lasso", "HAIC if PVTT", "best single covariate"} <= set(truth["rules"])
+        assert all(truth["rules"][n]["true_value"] <= truth["true_value"]["oracle"] for n in truth["rules"])
+        assert "spearman" in truth["rules"]["linear logistic"] and "spearman" not in truth["rules"]["HAIC if PVTT"]
 
 
 def test_tables_1_and_2(physician):
@@ -188,13 +204,17 @@ def test_tables_1_and_2(physician):
 
 
 def test_following_the_recommendation_lengthens_survival_when_therapy_was_randomized(randomized):
-    # the simulator gives the oracle-best therapy a hazard ratio of exp(-0.4); with randomized therapy
-    # nothing else separates Maintain from Alter (under physician choice PVTT both raises the hazard and
-    # leads to HAIC, so the unadjusted comparison there is confounded: the report says so)
-    overall = randomized["results"]["survival"]["all"]["overall"]
+    # in the simulator PD doubles the hazard, so the therapy with the lower PD risk lengthens survival; with
+    # randomized therapy nothing else separates Maintain from Alter (under physician choice PVTT both raises
+    # the hazard and leads to HAIC, so the unadjusted comparison there is confounded: the report says so)
+    pooled = randomized["results"]["survival"]["all_test"]
+    overall = pooled["overall"]
     assert overall["groups"]["Maintain"]["median"] > overall["groups"]["Alter"]["median"]
     assert overall["logrank_p"] < 0.05
-    assert randomized["results"]["survival"]["all"]["adjusted_cox"]["hr"] < 1
+    if "hr" in pooled["adjusted_cox"]:
+        assert pooled["adjusted_cox"]["hr"] < 1
+    else:  # too few patients recommended TACE: the report says the ratio is not identified
+        assert pooled["adjusted_cox"]["note"].startswith("not identifiable")
 
 
 def test_single_therapy_cohort_runs_only_the_single_therapy_parts(tmp_path):
@@ -225,8 +245,29 @@ def test_without_truth_the_propensity_is_fitted_and_there_is_no_truth_panel(phys
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "truth" not in r and "Truth panel" not in html and "SIMULATED COHORT" not in html
     assert r["policy"]["external_test"]["propensity"].startswith("fitted: L2-regularised logistic regression")
-    policies = r["policy"]["all"]["policies"]
+    policies = r["policy"]["all_test"]["policies"]
     assert policies["recommended"]["value"] > policies["all TACE"]["hi"]
     # the predictions do not depend on the truth file
     same = pd.read_csv(out / "predictions.csv", float_precision="round_trip")
     assert np.array_equal(same["p_delicaite"], physician["predictions"]["p_delicaite"])
+
+
+def test_a_recommendation_that_never_varies_gets_no_hazard_ratio():
+    """Everyone recommended HAIC: Maintain is "received HAIC", so an adjusted Maintain vs Alter hazard ratio is
+    not identified; the section says so instead of printing one (and within TACE there is no Maintain)."""
+    from DELICAITELib.evaluation.outcomes import survival_section
+    from DELICAITELib.recommendation import group
+
+    cohort = simulate_cohort(n=400, seed=3)
+    frame = pd.DataFrame({"therapy": cohort.therapy, "recommendation": "HAIC", "os_months": cohort.os_months,
+                          "os_event": cohort.os_event})
+    frame["group"] = group(frame["therapy"].to_numpy(), frame["recommendation"].to_numpy())
+    section = survival_section(frame, encode(cohort.covariates))
+    assert "hr" not in section["adjusted_cox"] and section["adjusted_cox"]["note"].startswith("not identifiable")
+    assert section["cells"]["TACE"]["Maintain"] == 0 and section["cells"]["HAIC"]["Alter"] == 0
+    assert "hr" not in section["adjusted_within_TACE"] and "hr" not in section["adjusted_within_HAIC"]
+    # a small group gets its median but no p-value
+    tiny = frame.iloc[:14].assign(recommendation=np.where(np.arange(14) < 5, "TACE", "HAIC"))
+    tiny["group"] = group(tiny["therapy"].to_numpy(), tiny["recommendation"].to_numpy())
+    km = survival_section(tiny, encode(cohort.covariates.iloc[:14]))["overall"]
+    assert np.isnan(km["logrank_p"]) and "no p-value" in km["note"]

@@ -17,6 +17,7 @@ from DELICAITELib.cohort.features.crops import crops_path, write_crops_atomicall
 from DELICAITELib.cohort import design_frame
 from DELICAITELib.cohort.splits import centre_split
 from DELICAITELib.cohort.deep import cohort_block_report, train_cohort_cnns
+from DELICAITELib.cohort.training import train_cohort
 from DELICAITELib.errors import DelicaiteError
 from DELICAITELib.features.deep.encoder import ViTEncoder, load_encoder, save_encoder
 from DELICAITELib.features.deep.patches import tissue_patches
@@ -106,3 +107,21 @@ def test_without_crops_the_error_says_what_to_run(cohort, tmp_path):
         train_cohort_cnns(cohort_dir, tmp_path / "empty", tmp_path / "cnn", epochs=1)
     assert main(["deep", "block-report", "--cohort", str(cohort_dir), "--features", str(tmp_path / "empty"),
                  "--out", str(tmp_path / "r"), "--encoder", str(tmp_path / "missing")]) == 2
+
+
+def test_every_training_command_uses_the_one_recorded_split(cohort, tmp_path):
+    """The first training on the cohort records its split in the features folder; a later one asking for
+    another seed is refused (its model would have trained on test patients), the same seed reads it back."""
+    from DELICAITELib.cohort.deep import training_patients
+    from DELICAITELib.cohort.splits import SPLIT_FILE, SPLIT_RECORD
+
+    cohort_dir, features, frame = cohort
+    first = training_patients(cohort_dir, features, seed=0)
+    assert (features / SPLIT_FILE).is_file() and json.loads((features / SPLIT_RECORD).read_text())["seed"] == 0
+    assert set(first["patient_id"]) == training_ids(frame)
+    with pytest.raises(DelicaiteError, match="made with seed 0 .asked 3."):
+        training_patients(cohort_dir, features, seed=3)
+    features_table = features / "features.csv"
+    frame[["patient_id"]].assign(AP_original_firstorder_Mean=np.linspace(0, 1, len(frame))).to_csv(features_table, index=False)
+    with pytest.raises(DelicaiteError, match="made with seed 0"):
+        train_cohort(cohort_dir, tmp_path / "m", features_table, seed=3, quick=True, ensemble=1, epochs=5)

@@ -99,7 +99,7 @@ def test_result_table_rows_equal_result_json(demo_case):
             assert by_row.loc[label, "number"] == value_of(saved)  # exact, not rounded
     assert by_row.loc["why", "value"] == demo_case["json"]["recommendation_reason"]
     assert by_row.loc["recommendation", "value"] in ("TACE", "HAIC", "no clear preference")
-    lower, h, upper = (by_row.loc[k, "number"] for k in ("h interval lower", "interaction score h", "h interval upper"))
+    lower, h, upper = (by_row.loc[k, "number"] for k in ("h ensemble spread lower", "interaction score h", "h ensemble spread upper"))
     assert lower <= h <= upper
 
 

@@ -108,3 +108,19 @@ def test_refusals():
         threshold_metrics([0, 1, 1], [0.1, 0.3], 0.5)
     with pytest.raises(DelicaiteError, match=r"\[0, 1\]"):
         calibration([0, 1, 1], [0.1, 1.3, 0.3])
+
+
+def test_patient_bootstrap_lets_the_prevalence_vary_and_widens_ppv():
+    """Stratified resampling holds the class sizes; resampling patients lets the prevalence move too, which
+    PPV and NPV depend on, so their intervals widen; sensitivity and specificity hardly change."""
+    rng = np.random.default_rng(4)
+    y = (rng.random(300) < 0.3).astype(int)
+    p = np.clip(0.3 + 0.35 * (y - 0.3) + rng.normal(0, 0.2, 300), 0.01, 0.99)
+    stratified = threshold_metrics_ci(y, p, 0.4, n_boot=3000, seed=1)
+    patient = threshold_metrics_ci(y, p, 0.4, n_boot=3000, seed=1, scheme="patient")
+    width = lambda ci: ci[2] - ci[1]  # noqa: E731
+    assert stratified["ppv"][0] == patient["ppv"][0]  # the same point estimate
+    assert width(patient["ppv"]) > 1.1 * width(stratified["ppv"])
+    assert width(patient["npv"]) > 1.1 * width(stratified["npv"])
+    with pytest.raises(DelicaiteError, match="bootstrap scheme"):
+        threshold_metrics_ci(y, p, 0.4, scheme="jackknife")

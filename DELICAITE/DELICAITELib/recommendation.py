@@ -21,6 +21,9 @@ NO_PREFERENCE = "no clear preference"
 RECOMMENDATIONS = (TACE, HAIC, NO_PREFERENCE)
 MAINTAIN, ALTER, NEITHER = "Maintain", "Alter", "No clear preference"  # groups by received vs recommended
 SCORE_DEFINITION = "h = logit P(PD | HAIC) − logit P(PD | TACE)"
+SPREAD_NAME = "ensemble spread"  # what lower–upper around h is called wherever it is shown
+SPREAD_MEANING = ("the central share of the model's ensemble members' h: how much they disagree, not a confidence "
+                  "interval for the true h")
 
 
 def check_cutoff(cutoff: float) -> float:
@@ -81,8 +84,10 @@ class Risks:
 
 @dataclass(frozen=True)
 class InteractionScore:
-    """h with its interval (the ensemble's ``interval_level`` spread) and its percentile among the
-    training patients' scores."""
+    """h, the spread of the model's members around it (``lower`` and ``upper`` hold the central
+    ``interval_level`` share of the members' h: how much the bootstrap ensemble disagrees, not a
+    confidence interval for the true h — on simulated cohorts it covers the truth less often than its
+    level says, see docs/benchmarks), and h's percentile among the training patients' scores."""
 
     h: float
     lower: float

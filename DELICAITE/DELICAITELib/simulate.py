@@ -11,26 +11,35 @@ The truth (DESIGN.md contracts: T = −1 TACE, +1 HAIC; h > 0 means HAIC raises 
 
     logit P(PD | x, T) = g(x) + T · h(x) / 2
 
-    h(x) = 1.2 − 3.4·PVTT − 0.6·[tumour number > 3] − 0.6·[AFP ≥ 400] + 0.10·(ALB − 38.8)
-    g(x) = −0.2 + 0.08·(diameter − 11) + 0.5·metastasis + 0.35·(Child-Pugh − 5)
+    h(x) = h0 − 5.9·PVTT − 0.6·[tumour number > 3] − 0.6·[AFP ≥ 400] + 0.10·(ALB − 38.8)
+    g(x) = g0 + 0.08·(diameter − 11) + 0.5·metastasis + 0.35·(Child-Pugh − 5)
            + 0.3·ln((CRP + 1)/21) + 0.01·(CRE − 72) + 0.3·[tumour number > 3]
 
-so HAIC is the better therapy (h < 0) for about 67 % of patients (PVTT above all; many nodules, high
-AFP and poor albumin tip the others), TACE, by a smaller margin, for the rest. With physician choice
-the PD rate is about 0.59 on TACE and 0.34 on HAIC (the study: HAIC controls disease more often).
+The intercepts g0 and h0 are solved so that, under the physician choice below, the disease-control
+rates (1 − PD) are those the study reports for its primary set: TACE 27.3 %, HAIC 80.5 %
+(``disease_control``, a knob: other rates give other intercepts). With the study's rates (g0 ≈ −0.02,
+h0 ≈ 0.41) HAIC is the better therapy (h < 0) for about 85 % of patients (PVTT above all; many
+nodules, high AFP and poor albumin tip the others) and TACE, by a smaller margin, for the rest; the
+PVTT coefficient was set so that this share is 85 % at the study's rates.
 
 Therapy: "randomized" P(HAIC) = 1/2; "physician" a logistic choice pushed towards HAIC by PVTT,
 metastasis, many nodules, size and AFP, away from it by Child-Pugh ≥ 7, with a per-centre preference
-(centres after the first spread over ±0.4 log-odds), clipped to [0.1, 0.9]. OS (months) is Weibull (shape 1.2) with a
-covariate hazard and a hazard ratio of exp(−0.4) for patients who received their oracle-best therapy;
-censoring is independent (uniform accrual, 3–60 months of follow-up). Medians land near 10 months.
+(centres after the first spread over ±0.4 log-odds), clipped to [0.1, 0.9].
+
+OS (months) is Weibull (shape 1.2) with a covariate hazard and a hazard ratio of exp(0.7) ≈ 2 for
+progressive disease: the therapy acts on survival through PD, so a patient given the therapy with the
+lower PD risk lives longer on average, and a Cox model of OS on PD adjusted for prognosis recovers
+the log hazard ratio 0.7. Censoring is independent (uniform accrual, 3–60 months of follow-up);
+medians land near 10 months.
 """
 
 from __future__ import annotations
 
+import functools
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import least_squares
 from scipy.special import expit
 from scipy.stats import norm
 
@@ -43,6 +52,7 @@ ASSIGNMENTS = ("physician", "randomized")
 FIRST_CENTRE_SHARE = 645 / 900  # the study's training centre
 PROPENSITY_BOUNDS = (0.1, 0.9)
 MONTH_WEEKS = 30.4375 / 7
+OS_SCALE_MONTHS = 34.0  # Weibull scale, set so that the median OS is near 10 months
 
 # Latent Gaussian copula: order of the latent variables and their correlations.
 _LATENT = ["age", "alb", "alt", "ast", "tbil", "pt", "inr", "plt", "crp", "cre", "max_diameter", "afp",
@@ -81,13 +91,15 @@ _CHILD_PUGH = ((5, 0.65), (6, 0.23), (7, 0.082), (8, 0.024), (9, 0.007))
 _ETIOLOGY = (("none", 0.058), ("HBV", 0.930), ("HCV", 0.014))
 _BCLC_A = 0.13
 
-# the truth's coefficients (see the module docstring)
-_H = dict(intercept=1.2, pvtt=-3.4, gt3=-0.6, afp400=-0.6, alb=0.10)
-_G = dict(intercept=-0.2, diameter=0.08, metastasis=0.5, child_pugh=0.35, log_crp=0.3, cre=0.01, gt3=0.3)
+# the truth's coefficients (see the module docstring); the intercepts come from intercepts()
+_H = dict(pvtt=-5.9, gt3=-0.6, afp400=-0.6, alb=0.10)
+_G = dict(diameter=0.08, metastasis=0.5, child_pugh=0.35, log_crp=0.3, cre=0.01, gt3=0.3)
+STUDY_DISEASE_CONTROL = (0.273, 0.805)  # TACE, HAIC: the study's primary set (PAPER.md)
+_REFERENCE = dict(n=20_000, seed=20261202, n_centres=3)  # the sample the intercepts are solved on
 _PROPENSITY = dict(intercept=-1.35, pvtt=1.2, metastasis=0.4, gt3=0.6, diameter=0.10, afp400=0.4, cp7=-0.6)
 _CENTRE_SHIFT = 0.4  # per-centre log-odds preference for HAIC, spread over the centres after the first
-_OS = dict(shape=1.2, scale=21.5, pvtt=0.45, metastasis=0.45, child_pugh=0.3, diameter=0.05, afp400=0.25,
-           ascites=0.2, best=-0.4)
+_OS = dict(shape=1.2, scale=OS_SCALE_MONTHS, pvtt=0.45, metastasis=0.45, child_pugh=0.3, diameter=0.05, afp400=0.25,
+           ascites=0.2, pd=0.7)
 _FOLLOW_UP = (3.0, 60.0)  # months of potential follow-up, uniform
 
 
@@ -103,20 +115,17 @@ def _gt3(df: pd.DataFrame) -> np.ndarray:
     return (_col(df, "tumour_number").astype(str) == ">3").to_numpy(float)
 
 
-def true_h_function(covariates_df: pd.DataFrame) -> np.ndarray:
-    """The true interaction h(x) = logit P(PD|x,HAIC) − logit P(PD|x,TACE), on schema-unit covariates."""
+def _h_slopes(covariates_df: pd.DataFrame) -> np.ndarray:
     pvtt = _col(covariates_df, "pvtt").to_numpy(float)
     afp400 = (_col(covariates_df, "afp").to_numpy(float) >= 400).astype(float)
     alb = _col(covariates_df, "alb").to_numpy(float)
     c = _H
-    return c["intercept"] + c["pvtt"] * pvtt + c["gt3"] * _gt3(covariates_df) + c["afp400"] * afp400 + c["alb"] * (alb - 38.8)
+    return c["pvtt"] * pvtt + c["gt3"] * _gt3(covariates_df) + c["afp400"] * afp400 + c["alb"] * (alb - 38.8)
 
 
-def true_g_function(covariates_df: pd.DataFrame) -> np.ndarray:
-    """The true main effect g(x) (the PD logit averaged over the two therapies), on schema-unit covariates."""
+def _g_slopes(covariates_df: pd.DataFrame) -> np.ndarray:
     c = _G
-    return (c["intercept"]
-            + c["diameter"] * (_col(covariates_df, "max_diameter").to_numpy(float) - 11.0)
+    return (c["diameter"] * (_col(covariates_df, "max_diameter").to_numpy(float) - 11.0)
             + c["metastasis"] * _col(covariates_df, "metastasis").to_numpy(float)
             + c["child_pugh"] * (_col(covariates_df, "child_pugh").to_numpy(float) - 5.0)
             + c["log_crp"] * np.log((_col(covariates_df, "crp").to_numpy(float) + 1.0) / 21.0)
@@ -124,10 +133,46 @@ def true_g_function(covariates_df: pd.DataFrame) -> np.ndarray:
             + c["gt3"] * _gt3(covariates_df))
 
 
-def true_pd_probability(covariates_df: pd.DataFrame, therapy) -> np.ndarray:
+@functools.lru_cache(maxsize=8)
+def intercepts(disease_control: tuple[float, float] = STUDY_DISEASE_CONTROL) -> tuple[float, float]:
+    """(g0, h0) that give the disease-control rates ``disease_control`` = (TACE, HAIC) under physician
+    choice, solved on a fixed reference sample of the covariates (the same numbers every call)."""
+    dc_tace, dc_haic = (float(v) for v in disease_control)
+    if not (0.0 < dc_tace < 1.0 and 0.0 < dc_haic < 1.0):
+        raise ValueError(f"disease-control rates must lie strictly between 0 and 1, got {disease_control}")
+    rng = np.random.default_rng(_REFERENCE["seed"])
+    cov = _simulate_covariates(_REFERENCE["n"], rng)
+    e = _propensity(cov, _centres(len(cov), _REFERENCE["n_centres"], rng), _REFERENCE["n_centres"], "physician")
+    g, h = _g_slopes(cov), _h_slopes(cov)
+
+    def rate_gaps(v):
+        p_tace, p_haic = expit(v[0] + g - (v[1] + h) / 2), expit(v[0] + g + (v[1] + h) / 2)
+        return [np.sum((1 - e) * p_tace) / np.sum(1 - e) - (1 - dc_tace), np.sum(e * p_haic) / np.sum(e) - (1 - dc_haic)]
+
+    solution = least_squares(rate_gaps, x0=[0.0, 0.0], xtol=1e-12, ftol=1e-12)
+    if max(abs(v) for v in solution.fun) > 1e-6:
+        raise ValueError(f"no intercepts give the disease-control rates {disease_control} under physician choice")
+    return float(solution.x[0]), float(solution.x[1])
+
+
+def true_h_function(covariates_df: pd.DataFrame,
+                    disease_control: tuple[float, float] = STUDY_DISEASE_CONTROL) -> np.ndarray:
+    """The true interaction h(x) = logit P(PD|x,HAIC) − logit P(PD|x,TACE), on schema-unit covariates."""
+    return intercepts(tuple(disease_control))[1] + _h_slopes(covariates_df)
+
+
+def true_g_function(covariates_df: pd.DataFrame,
+                    disease_control: tuple[float, float] = STUDY_DISEASE_CONTROL) -> np.ndarray:
+    """The true main effect g(x) (the PD logit averaged over the two therapies), on schema-unit covariates."""
+    return intercepts(tuple(disease_control))[0] + _g_slopes(covariates_df)
+
+
+def true_pd_probability(covariates_df: pd.DataFrame, therapy,
+                        disease_control: tuple[float, float] = STUDY_DISEASE_CONTROL) -> np.ndarray:
     """P(PD | x, therapy) under the truth; `therapy` is 'TACE'/'HAIC' or an array of them."""
     t = np.where(np.asarray(therapy) == "HAIC", 1.0, -1.0)
-    return expit(true_g_function(covariates_df) + t * true_h_function(covariates_df) / 2.0)
+    return expit(true_g_function(covariates_df, disease_control)
+                 + t * true_h_function(covariates_df, disease_control) / 2.0)
 
 
 # ---------------------------------------------------------------- covariates
@@ -215,22 +260,24 @@ def _propensity(cov: pd.DataFrame, centre: np.ndarray, n_centres: int, assignmen
     return np.clip(expit(lin.to_numpy(float)), *PROPENSITY_BOUNDS)
 
 
-def _overall_survival(cov: pd.DataFrame, best: np.ndarray, rng: np.random.Generator):
+def _overall_survival(cov: pd.DataFrame, progressed: np.ndarray, rng: np.random.Generator):
     c = _OS
     eta = (c["pvtt"] * cov["pvtt"] + c["metastasis"] * cov["metastasis"] + c["child_pugh"] * (cov["child_pugh"] - 5)
            + c["diameter"] * (cov["max_diameter"] - 11.0) + c["afp400"] * (cov["afp"] >= 400)
-           + c["ascites"] * cov["ascites"]).to_numpy(float) + c["best"] * best
+           + c["ascites"] * cov["ascites"]).to_numpy(float) + c["pd"] * progressed
     # Weibull: S(t) = exp(-(t/scale)^shape · e^eta)  →  t = scale · (E · e^-eta)^(1/shape), E ~ Exp(1)
     t = c["scale"] * (rng.exponential(size=len(cov)) * np.exp(-eta)) ** (1.0 / c["shape"])
     follow_up = rng.uniform(*_FOLLOW_UP, size=len(cov))
     return np.round(np.minimum(t, follow_up), 2), (t <= follow_up).astype(int)
 
 
-def simulate_cohort(n: int = 900, seed: int = 0, n_centres: int = 3, assignment: str = "physician") -> Cohort:
+def simulate_cohort(n: int = 900, seed: int = 0, n_centres: int = 3, assignment: str = "physician",
+                    disease_control: tuple[float, float] = STUDY_DISEASE_CONTROL) -> Cohort:
     """Simulate `n` patients in `n_centres` centres with therapy chosen by `assignment`.
 
     assignment: "physician" (covariate-dependent choice, propensities within [0.1, 0.9]) or
-    "randomized" (P(HAIC) = 1/2). The same seed gives the same cohort.
+    "randomized" (P(HAIC) = 1/2). ``disease_control`` (TACE, HAIC): the rates the physician choice
+    gives (the truth's intercepts are solved for them). The same seed gives the same cohort.
     """
     if assignment not in ASSIGNMENTS:
         raise ValueError(f"simulate_cohort: assignment must be one of {ASSIGNMENTS}, got {assignment!r}")
@@ -240,17 +287,19 @@ def simulate_cohort(n: int = 900, seed: int = 0, n_centres: int = 3, assignment:
     rng = np.random.default_rng(seed)
     cov = _simulate_covariates(n, rng)
     centre = _centres(n, n_centres, rng)
-    g, h = true_g_function(cov), true_h_function(cov)
+    disease_control = tuple(float(v) for v in disease_control)
+    g, h = true_g_function(cov, disease_control), true_h_function(cov, disease_control)
     p_tace, p_haic = expit(g - h / 2.0), expit(g + h / 2.0)
     propensity = _propensity(cov, centre, n_centres, assignment)
     haic = rng.random(n) < propensity
     therapy = np.where(haic, "HAIC", "TACE").astype(object)
     pd_ = (rng.random(n) < np.where(haic, p_haic, p_tace)).astype(int)
-    best = (haic == (h < 0)).astype(float)
-    os_months, os_event = _overall_survival(cov, best, rng)
+    os_months, os_event = _overall_survival(cov, pd_.astype(float), rng)
     width = max(4, len(str(n)))
     ids = np.array([f"SIM{i + 1:0{width}d}" for i in range(n)], dtype=object)
     return Cohort(patient_id=ids, centre=centre, covariates=cov, therapy=therapy, pd=pd_,
                            os_months=os_months, os_event=os_event, true_g=g, true_h=h, propensity=propensity,
                            true_p_tace=p_tace, true_p_haic=p_haic,
-                           info={"n": n, "seed": seed, "n_centres": n_centres, "assignment": assignment})
+                           info={"n": n, "seed": seed, "n_centres": n_centres, "assignment": assignment,
+                                 "disease_control": list(disease_control),
+                                 "intercepts": dict(zip(("g0", "h0"), intercepts(disease_control)))})

@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..pictures import draw_slices, plt
-from ..recommendation import NO_PREFERENCE, InteractionScore, Risks
+from ..recommendation import NO_PREFERENCE, SPREAD_MEANING, SPREAD_NAME, InteractionScore, Risks
 from .prepare import GIVEN_MASK
 from .result import CaseResult
 
@@ -40,7 +40,7 @@ def _draw_score(ax, score: InteractionScore, cutoff: float, training_h: Sequence
         ax.axvspan(-cutoff, cutoff, color="#f3e3a0", alpha=0.6, label=NO_PREFERENCE)
     ax.axvline(0.0, color="black", linewidth=0.8)
     ax.axvline(score.h, color="#6a3d9a", linewidth=2.5, label="this patient")
-    ax.axvspan(score.lower, score.upper, color="#6a3d9a", alpha=0.2, label="interval")
+    ax.axvspan(score.lower, score.upper, color="#6a3d9a", alpha=0.2, label=SPREAD_NAME)
     ax.set_xlabel("interaction score h(x)  (← HAIC better · TACE better →)")
     ax.set_yticks([])
     ax.legend(fontsize=7, loc="upper right")
@@ -80,7 +80,7 @@ def write_html(path: Path, result: CaseResult, png_path: Path) -> Path:
         ("P(PD | TACE)", f"{p.risk.p_pd_tace:.3f}"),
         ("P(PD | HAIC)", f"{p.risk.p_pd_haic:.3f}"),
         ("Interaction score h", f"{p.score.h:+.3f}"),
-        (f"{p.score.interval_level:.0%} interval", f"[{p.score.lower:+.3f}, {p.score.upper:+.3f}]"),
+        (f"{p.score.interval_level:.0%} {SPREAD_NAME}", f"[{p.score.lower:+.3f}, {p.score.upper:+.3f}] ({SPREAD_MEANING})"),
         ("Rule", f"{p.rule} (c = {p.cutoff:g})"),
         (f"Missing inputs (set to the {result.model.get('imputation', 'training value')})", ", ".join(p.imputed) or "none"),
     ]

@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import DelicaiteError
 from ..jsonable import read_json
-from ..recommendation import Driver, InteractionScore, Prediction, Risks
+from ..recommendation import SPREAD_MEANING, Driver, InteractionScore, Prediction, Risks
 from ..slices import SliceArea
 
 FULL_CASE, SLICES_ONLY = "full_case", "slices_only"
@@ -60,7 +60,7 @@ class CaseResult:
             record.update({
                 "risk": {"p_pd_tace": p.risk.p_pd_tace, "p_pd_haic": p.risk.p_pd_haic},
                 "interaction_score": {"h": p.score.h, "lower": p.score.lower, "upper": p.score.upper,
-                                      "interval_level": p.score.interval_level,
+                                      "interval_level": p.score.interval_level, "interval_kind": SPREAD_MEANING,
                                       "training_percentile": p.score.training_percentile},
                 "recommendation": p.recommendation, "recommendation_reason": p.reason, "cutoff": p.cutoff,
                 "decision_rule": p.rule,

@@ -13,7 +13,7 @@ def print_result(result, out: Path) -> None:
     p = result.prediction
     print(f"recommendation: {p.recommendation} ({p.reason})")
     print(f"P(PD | TACE) = {p.risk.p_pd_tace:.3f}   P(PD | HAIC) = {p.risk.p_pd_haic:.3f}")
-    print(f"interaction score h = {p.score.h:+.3f}  [{p.score.interval_level:.0%} interval {p.score.lower:+.3f}, "
+    print(f"interaction score h = {p.score.h:+.3f}  [{p.score.interval_level:.0%} ensemble spread {p.score.lower:+.3f}, "
           f"{p.score.upper:+.3f}]  cutoff {p.cutoff:g}")
     print("largest tumour slices: " + ", ".join(f"{s.index} ({s.area_mm2:.0f} mm²)" for s in result.slices))
     for warning in result.warnings:

@@ -14,7 +14,7 @@ def cmd_cohort_evaluate(args) -> None:
 
     started = time.perf_counter()
     results = run_cohort_evaluation(args.cohort, args.model, args.out, features=args.features, n_boot=args.n_boot,
-                                    seed=args.seed, progress=progress)
+                                    seed=args.seed, progress=progress, metric_bootstrap=args.metric_bootstrap)
     what = "single-therapy report" if results["kind"] == "single-therapy cohort" else "report"
     print(f"wrote the {what} to {Path(args.out) / REPORT} (results.json, figures/) in "
           f"{time.perf_counter() - started:.1f} s")
@@ -36,6 +36,9 @@ def add_cohort_parser(cohort_sub) -> None:
     p.add_argument("--features", default=None, help="the features CSV the model was trained with, if any")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates of every CI (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--metric-bootstrap", choices=("stratified", "patient"), default="stratified",
+                   help="bootstrap of ACC to F1: stratified by outcome (prevalence fixed) or over patients (PPV and NPV "
+                        "then vary with the prevalence too)")
     p.set_defaults(func=cmd_cohort_evaluate)
 
     h = cohort_sub.add_parser("hcc-tace-seg", help="real-data section: the HCC-TACE-Seg clinical table (all TACE)")

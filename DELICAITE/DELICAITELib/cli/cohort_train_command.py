@@ -5,6 +5,13 @@ from __future__ import annotations
 import time
 
 DEFAULT_DEEP_COMPONENTS = 8  # cohort/training.py's default, kept here so `--help` needs no model import
+ESTIMATORS = ("interaction-network", "tian-lasso")  # bundle/fit.py's
+
+
+def add_estimator_argument(parser) -> None:
+    parser.add_argument("--estimator", choices=ESTIMATORS, default="interaction-network",
+                        help="DELICAITE's interaction network (default) or Tian's modified-covariate lasso (linear h; "
+                             "fast, for small cohorts)")
 from .common import progress
 
 
@@ -12,7 +19,8 @@ def cmd_cohort_train(args) -> None:
     from ..cohort.training import train_cohort
 
     started = time.perf_counter()
-    summary = train_cohort(args.cohort, args.out, args.features, seed=args.seed, ensemble=args.ensemble,
+    summary = train_cohort(args.cohort, args.out, args.features, estimator=args.estimator, seed=args.seed,
+                           ensemble=args.ensemble,
                            epochs=args.epochs, quick=args.quick, deep_components=args.deep_components,
                            progress=progress).summary
     n = summary["splits"]["n"]
@@ -30,6 +38,7 @@ def add_cohort_parser(cohort_sub) -> None:
     p.add_argument("--deep-components", type=int, default=DEFAULT_DEEP_COMPONENTS,
                    help="principal components of the deep_* columns that DELICAITE sees, fitted on the training set "
                         f"(default {DEFAULT_DEEP_COMPONENTS}; 0: the raw columns)")
+    add_estimator_argument(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the splits and of every model")
     p.add_argument("--ensemble", type=int, default=None, help="DELICAITE ensemble size (default 20; 2 with --quick)")
     p.add_argument("--epochs", type=int, default=None,

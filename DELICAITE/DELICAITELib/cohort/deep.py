@@ -27,7 +27,7 @@ from ..storage import write_json_atomically
 from .design import design_frame
 from .features.crops import patients_with_crops, read_cohort_crops
 from .folder import read_cohort
-from .splits import TRAINING, centre_split, stratified_share
+from .splits import TRAINING, recorded_split, stratified_share
 
 GRADCAM_EXAMPLES = 3  # validation patients drawn with Grad-CAM, named by their order only (no identifiers)
 
@@ -36,7 +36,7 @@ def training_patients(cohort_dir, features_dir, seed: int = 0, need_pd: bool = T
     """patient_id, therapy and pd of the training centre's patients that have crops (and, with need_pd, a
     known PD)."""
     frame = design_frame(read_cohort(cohort_dir, check_image_paths=False))
-    splits, _ = centre_split(frame, seed=seed)
+    splits, _ = recorded_split(frame, features_dir, seed=seed)
     rows = frame[(splits["set"] == TRAINING).to_numpy()]
     if need_pd:
         rows = rows[rows["pd"].notna()]

@@ -72,8 +72,14 @@ class Cohort:
 _SIMULATED_README = """SIMULATED DATA - not patients.
 Written by DELICAITELib.simulate (simulate_cohort: {info}).
 Covariates follow the marginals of the DELICAITE study's Table 1; therapy, PD and OS come from a
-known model (see the docstring of DELICAITELib.simulate). truth.csv holds that model's g(x), h(x)
-(h > 0: HAIC raises the PD risk), the propensity P(HAIC | x) and both PD probabilities.
+known model (see the docstring of DELICAITELib.simulate):
+- logit P(PD | x, T) = g(x) + T*h(x)/2 with T = -1 TACE, +1 HAIC; h > 0 means HAIC raises the PD risk.
+- The intercepts of g and h (info: intercepts) were solved so that, under the physician choice, the
+  disease-control rates (1 - PD) are info: disease_control = (TACE, HAIC); the study's primary set
+  has 0.273 and 0.805.
+- OS is Weibull with a covariate hazard and a hazard ratio of exp(0.7) for progressive disease: the
+  therapy acts on survival through PD.
+truth.csv holds that model's g(x), h(x), the propensity P(HAIC | x) and both PD probabilities.
 Files: manifest.csv (patient_id, centre, ap, vp, mask, therapy, pd, os_months, os_event),
 covariates.csv (patient_id + schema fields in schema units), truth.csv.
 """

@@ -7,6 +7,9 @@ TACE 27 % vs HAIC 80 % in the study), so a random split could leave one set with
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -85,4 +88,43 @@ def centre_split(frame: pd.DataFrame, internal_share: float = 0.25, seed: int = 
         "n_unknown_pd_left_out_of_training": int((at_home & ~known).sum()),
         "n_unknown_pd": int((~known).sum()),
     }
+    return splits, info
+
+
+# ------------------------------------------------------------------------------- the recorded split
+SPLIT_FILE, SPLIT_RECORD = "split.csv", "split.json"
+
+
+def recorded_split(frame: pd.DataFrame, folder, internal_share: float = 0.25, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """The cohort's one split, kept in ``folder`` (the features folder every training command reads).
+
+    The first command that trains on the cohort (deep pretraining, the CNNs, `cohort train`) makes it and
+    writes ``split.csv`` and ``split.json``; every later one reads it back, so internal and external test
+    patients stay out of every model. A later command asking for another seed or share, or a cohort
+    whose patients or centres changed, is refused: training on another split would put test patients
+    into some model's training."""
+    from ..storage import write_csv_atomically, write_json_atomically
+
+    folder = Path(folder)
+    record_path, table_path = folder / SPLIT_RECORD, folder / SPLIT_FILE
+    if not record_path.is_file():
+        splits, info = centre_split(frame, internal_share, seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_csv_atomically(splits, table_path)
+        write_json_atomically(record_path, {**info, "made_for": "every command that trains on this cohort"}, indent=1)
+        return splits, info
+    info = json.loads(record_path.read_text(encoding="utf-8"))
+    splits = pd.read_csv(table_path, dtype={"patient_id": str, "centre": str})
+    asked = {"seed": seed, "internal_share": internal_share}
+    differs = {k: (info.get(k), v) for k, v in asked.items() if info.get(k) != v}
+    if differs:
+        shown = ", ".join(f"{k} {was} (asked {now})" for k, (was, now) in differs.items())
+        raise DelicaiteError(f"{record_path} holds the cohort's split, made with {shown}: train with the same "
+                             f"--seed, or start again without the folder's split (models trained on it would then "
+                             "have seen test patients)")
+    current = frame[["patient_id", "centre"]].astype(str).reset_index(drop=True)
+    if not current.equals(splits[["patient_id", "centre"]].astype(str).reset_index(drop=True)) or \
+            not np.array_equal(frame["pd"].notna().to_numpy(int), splits["pd_known"].to_numpy(int)):
+        raise DelicaiteError(f"the cohort's patients, centres or known outcomes differ from those of the split in "
+                             f"{record_path}; it belongs to another version of the cohort")
     return splits, info

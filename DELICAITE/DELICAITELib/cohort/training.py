@@ -32,7 +32,7 @@ from .comparators.files import save_comparator
 from .comparators.models import THERAPY_COLUMN, Comparator, fit_estimator, fit_preprocessing, grid, input_matrix
 from .design import column_groups, design_frame
 from .folder import read_cohort
-from .splits import SETS, TRAINING, centre_split, stratified_share
+from .splits import SETS, TRAINING, centre_split, recorded_split, stratified_share
 from .trained import COMPARATORS_DIR, DELICAITE, SPLITS_FILE, SUMMARY_FILE, TrainedModels
 
 CLINICAL_ONLY = "clinical covariates (no image features in this cohort)"
@@ -127,7 +127,7 @@ def _all_in_training(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
 
 
 def train_cohort(cohort_dir, out_dir, features=None, *, by_centre: bool = True, comparators: bool = True,
-                 seed: int = 0, ensemble: int | None = None, epochs: int | None = None, quick: bool = False,
+                 estimator: str = "interaction-network", seed: int = 0, ensemble: int | None = None, epochs: int | None = None, quick: bool = False,
                  internal_share: float = 0.25, validation_share: float = 0.2,
                  deep_components: int = DEFAULT_DEEP_COMPONENTS, cutoff: float = 0.0,
                  propensity_weighting: bool = True, note: str | None = None, progress=None) -> TrainedModels:
@@ -136,7 +136,8 @@ def train_cohort(cohort_dir, out_dir, features=None, *, by_centre: bool = True, 
 
     ``by_centre``: the study's split (largest centre trains, minus an internal test share; the others are
     the external test); False trains on every patient with a known PD. ``comparators``: also the study's
-    comparators. Deep feature columns (deep_*) enter DELICAITE as their first ``deep_components`` principal
+    comparators. ``estimator``: DELICAITE's interaction network or Tian's lasso (bundle/fit.py). Deep
+    feature columns (deep_*) enter DELICAITE as their first ``deep_components`` principal
     components fitted on the training set (0: the raw columns); the MLP on deep features always gets the
     raw columns, as in the study."""
     say = reporter(progress)
@@ -150,7 +151,12 @@ def train_cohort(cohort_dir, out_dir, features=None, *, by_centre: bool = True, 
     spec, spec_note = feature_spec_of(features, frame)
     if spec is None:
         say(f"warning: {spec_note}")
-    splits, split_info = centre_split(frame, internal_share, seed) if by_centre else _all_in_training(frame)
+    if not by_centre:
+        splits, split_info = _all_in_training(frame)
+    elif isinstance(features, (str, Path)):  # the features folder holds the split deep training used too
+        splits, split_info = recorded_split(frame, Path(features).parent, internal_share, seed)
+    else:
+        splits, split_info = centre_split(frame, internal_share, seed)
     train = frame[(splits["set"] == TRAINING).to_numpy() & frame["pd"].notna().to_numpy()].reset_index(drop=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -161,9 +167,10 @@ def train_cohort(cohort_dir, out_dir, features=None, *, by_centre: bool = True, 
                                              f"{n['internal_test']}, external test {n['external_test']}" if by_centre else ""))
 
     groups = column_groups(frame)
-    say(f"DELICAITE: {ensemble} ensemble members on {spec_note if spec else 'the table columns'}")
+    say(f"DELICAITE ({estimator}" + (f", {ensemble} ensemble members" if estimator == "interaction-network" else "")
+        + f") on {spec_note if spec else 'the table columns'}")
     command = "cohort train" if by_centre else "train"
-    bundle = fit_bundle(train, groups, spec, seed=seed, ensemble=ensemble, epochs=epochs,
+    bundle = fit_bundle(train, groups, spec, estimator=estimator, seed=seed, ensemble=ensemble, epochs=epochs,
                         deep_components=deep_components if groups["deep"] else 0,
                         propensity_weighting=propensity_weighting, cutoff=cutoff,
                         note=note or RESEARCH_NOTE.format(command=command))
@@ -177,7 +184,7 @@ def train_cohort(cohort_dir, out_dir, features=None, *, by_centre: bool = True, 
     bundle.info = {"trained_by": f"delicaite {command}", "cohort_size": len(frame), "seed": seed}
     save_bundle(bundle, out)
     columns = bundle.inputs.model_columns
-    records = {DELICAITE: {"kind": "interaction", "inputs": spec_note, "feature_names": columns,
+    records = {DELICAITE: {"kind": estimator, "inputs": spec_note, "feature_names": columns,
                            "hyperparameters": {k: v for k, v in bundle.model.get_params().items() if k != "device"},
                            "chosen": "fixed defaults (chosen on simulated cohorts), propensity-weighted; no test data used",
                            "training_auc": auc_or_none(y_train, p_train), "threshold": bundle.threshold, "directory": ".",

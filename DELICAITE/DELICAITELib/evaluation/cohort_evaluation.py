@@ -25,7 +25,8 @@ from ..errors import DelicaiteError
 from ..stats import (bootstrap_auc_ci, calibration, confusion_counts, delong_test, logistic_table, table1,
                      threshold_metrics_ci)
 from ..recommendation import group
-from .common import ALL, SETS
+from .baselines import BASELINE_TEXT, fit_baselines
+from .common import ALL, ALL_TEST, MIN_CELL, MIN_GROUP_FOR_P, SETS, TEST_SETS
 from .outcomes import policy_section, survival_section, truth_section
 
 LOGISTIC_ALPHA = "p<0.1"  # univariate p below which a variable enters the multivariate model
@@ -47,6 +48,9 @@ def patient_frame(cohort: Cohort, trained: TrainedModels, features=None) -> pd.D
     frame[f"p_{DELICAITE}"] = predictions["p_pd_received"].to_numpy()
     for name in trained.comparators:
         frame[f"p_{name}"] = trained.predict_pd(name, frame)
+        # the comparator's own rule: the therapy it predicts the lower PD risk for
+        p_haic, p_tace = (trained.predict_pd(name, frame.assign(therapy=t)) for t in ("HAIC", "TACE"))
+        frame[f"rec_{name}"] = np.where(p_haic < p_tace, "HAIC", "TACE")
     frame["h"], frame["h_lo"], frame["h_hi"] = (predictions[c].to_numpy() for c in ("h", "h_lower", "h_upper"))
     frame["recommendation"] = predictions["recommendation"].to_numpy()
     frame["group"] = group(frame["therapy"].to_numpy(), frame["recommendation"].to_numpy())
@@ -73,6 +77,33 @@ def subsets(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     out = {s: (frame["set"] == s).to_numpy() for s in SETS if (frame["set"] == s).any()}
     out[ALL] = np.ones(len(frame), bool)
     return out
+
+
+def outcome_subsets(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The sets of the survival, policy and truth sections: each set, and the test sets pooled (the
+    training set is in-sample, so it stays out of the pooled figures)."""
+    out = {s: (frame["set"] == s).to_numpy() for s in SETS if (frame["set"] == s).any()}
+    test = frame["set"].isin(TEST_SETS).to_numpy()
+    if sum(s in out for s in TEST_SETS) > 1:
+        out[ALL_TEST] = test
+    return out
+
+
+def add_rules(frame: pd.DataFrame, trained: TrainedModels) -> tuple[dict[str, str], dict[str, str]]:
+    """The other rules the policy and truth sections compare with: the simple baselines fitted on the
+    training set (baselines.py) and each comparator's own rule. Returns ({policy name: column of frame
+    holding its recommendations}, {policy name: what it is})."""
+    rules, described = {}, {}
+    for name, table in fit_baselines(frame, (frame["set"] == "training").to_numpy()).items():
+        column = "rec_" + name.replace(" ", "_")
+        frame[column] = table["recommendation"].to_numpy()
+        if "h" in table:
+            frame[f"h_{column}"] = table["h"].to_numpy()
+        rules[name], described[name] = column, table.attrs.get("rule", BASELINE_TEXT.get(name, name))
+    for name in trained.comparators:
+        rules[f"{name} rule"] = f"rec_{name}"
+        described[f"{name} rule"] = f"the therapy {name} predicts the lower PD risk for"
+    return rules, described
 
 
 # ------------------------------------------------------------------ Tables 1 and 2
@@ -136,9 +167,9 @@ def delong_tests(y, scores: dict[str, np.ndarray], reference: str = DELICAITE) -
 
 
 def classification_section(frame: pd.DataFrame, names: list[str], thresholds: dict[str, float], n_boot: int,
-                           seed: int) -> dict:
-    """Per set and model: AUC (stratified bootstrap CI) and metrics at the training threshold; DeLong;
-    calibration."""
+                           seed: int, scheme: str = "stratified") -> dict:
+    """Per set and model: AUC (stratified bootstrap CI) and metrics at the training threshold (bootstrap
+    ``scheme``: stratified or patient); DeLong; calibration."""
     table3, delong, calib = {}, {}, {}
     for k, s in enumerate(SETS):
         m = ((frame["set"] == s) & frame["pd"].notna()).to_numpy()
@@ -153,7 +184,7 @@ def classification_section(frame: pd.DataFrame, names: list[str], thresholds: di
         for j, name in enumerate(names):
             p, t = scores[name], float(thresholds[name])
             auc = bootstrap_auc_ci(y, p, n_boot=n_boot, seed=seed + 100 * k + j)
-            metrics = threshold_metrics_ci(y, p, t, n_boot=n_boot, seed=seed + 100 * k + j)
+            metrics = threshold_metrics_ci(y, p, t, n_boot=n_boot, seed=seed + 100 * k + j, scheme=scheme)
             table3[s][name] = {"n": int(m.sum()), "n_pd": int(y.sum()), "threshold": t, "auc": list(auc),
                                **{key: list(v) for key, v in metrics.items()}, "counts": confusion_counts(y, p, t)}
             with warnings.catch_warnings():  # a training-set fit that separates PD shows as a steep slope
@@ -168,7 +199,8 @@ def classification_section(frame: pd.DataFrame, names: list[str], thresholds: di
 # ------------------------------------------------------------------ everything
 
 def evaluate_cohort(cohort: Cohort, trained: TrainedModels, features=None, n_boot: int = 2000, seed: int = 0,
-                    progress: Callable[[str], None] | None = None) -> tuple[dict, pd.DataFrame]:
+                    progress: Callable[[str], None] | None = None,
+                    metric_bootstrap: str = "stratified") -> tuple[dict, pd.DataFrame]:
     """(results, per-patient frame). results holds every number of the report (see the module docstring)."""
     say = progress or (lambda _msg: None)
     frame = patient_frame(cohort, trained, features)
@@ -186,21 +218,23 @@ def evaluate_cohort(cohort: Cohort, trained: TrainedModels, features=None, n_boo
                  "n": {s: int(m.sum()) for s, m in subsets(frame).items()},
                  "n_unknown_pd": int(frame["pd"].isna().sum()),
                  "n_not_in_splits": frame.attrs["n_not_in_splits"],
-                 "cutoff": trained.bundle.cutoff},
+                 "cutoff": trained.bundle.cutoff, "metric_bootstrap": metric_bootstrap,
+                 "min_group_for_p": MIN_GROUP_FOR_P, "min_cell": MIN_CELL},
     }
     say("Table 1 and Table 2")
     results["table1"] = baseline_tables(cov, frame)
     results["table2"] = logistic_section(cov, frame)
     say(f"Table 3, DeLong and calibration ({n_boot} bootstrap replicates)")
-    results.update(classification_section(frame, names, trained.thresholds, n_boot, seed))
-    say("survival (Maintain vs Alter) and policy values")
-    masks = subsets(frame)
+    results.update(classification_section(frame, names, trained.thresholds, n_boot, seed, metric_bootstrap))
+    say("simple rules on the training set, survival (Maintain vs Alter) and policy values")
+    rules, results["rules"] = add_rules(frame, trained)
+    masks = outcome_subsets(frame)
     results["recommendations"] = {s: {"recommended": frame.loc[m, "recommendation"].value_counts().to_dict(),
                                       "groups": frame.loc[m, "group"].value_counts().to_dict()}
                                   for s, m in masks.items()}
     encoded = frame[encoded_columns()]
     results["survival"] = {s: survival_section(frame[m], encoded[m]) for s, m in masks.items()}
-    results["policy"] = {s: policy_section(frame[m], encoded[m], n_boot, seed) for s, m in masks.items()}
+    results["policy"] = {s: policy_section(frame[m], encoded[m], n_boot, seed, rules) for s, m in masks.items()}
     if simulated:
-        results["truth"] = {s: truth_section(frame[m]) for s, m in masks.items()}
+        results["truth"] = {s: truth_section(frame[m], rules) for s, m in masks.items()}
     return results, frame

@@ -9,11 +9,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import ALL, ALTER, MAINTAIN, NO_PREFERENCE, SETS, fmt, fmt_ci, fmt_p, num
+from .common import ALL, ALTER, IN_SAMPLE, MAINTAIN, NO_PREFERENCE, SETS, fmt, fmt_ci, fmt_p, num
 from .html import KM_HEADER, caption, esc, figure, km_rows, logistic_html, page, set_label, table, table1_html
 
 METRIC_NAMES = [("acc", "ACC"), ("sen", "SEN"), ("spe", "SPE"), ("ppv", "PPV"), ("npv", "NPV"), ("f1", "F1")]
 POLICY_ORDER = ["recommended", "all TACE", "all HAIC", "as treated"]
+DEGENERATE = ("An interval of zero width (lower = upper) means every bootstrap replicate gave the same value: the "
+              "scores are constant or separate the outcomes perfectly in that set, so the resampling cannot vary it; "
+              "it is not a sign of precision.")
+
+
+def performance_label(s: str) -> str:
+    """Set names of the model-performance tables: the training set is marked in-sample."""
+    return IN_SAMPLE if s == "training" else set_label(s)
+
+
+def _degenerate(*triples) -> bool:
+    return any(t is not None and not any(x is None for x in t) and num(t[1]) == num(t[2]) for t in triples)
 
 
 def _overview(r: dict) -> str:
@@ -26,7 +38,12 @@ def _overview(r: dict) -> str:
                                           if m["n_not_in_splits"] else "")) +
             table(["Model", "Inputs", "Threshold (P(PD) ≥ t is called PD)"], models, numeric_from=2) +
             caption(f"Thresholds: {m['threshold_rule']}; never re-tuned on the test sets. Bootstrap: {m['n_boot']} "
-                    f"stratified replicates, seed {m['seed']}."))
+                    f"replicates, seed {m['seed']}: stratified by outcome for the AUC (every replicate keeps both classes), "
+                    f"{m.get('metric_bootstrap', 'stratified')} for ACC to F1 (stratified holds the prevalence fixed, which "
+                    "narrows the PPV and NPV intervals; `cohort evaluate --metric-bootstrap patient` resamples patients); "
+                    "patients resampled for the policy values, paired across policies. In-sample rows (the training set, "
+                    "on which the models were fitted) are marked and kept out of the pooled survival and policy figures. "
+                    f"No p-value is given for a group of fewer than {m.get('min_group_for_p', 10)} patients."))
 
 
 def _tables_1_2(r: dict) -> str:
@@ -52,15 +69,19 @@ def _table3(r: dict, figures: dict, out_dir: Path) -> str:
         if t is None:
             continue
         if "note" in t:
-            rows.append([set_label(s), t["note"], "", "", *[""] * len(METRIC_NAMES)])
+            rows.append([performance_label(s), t["note"], "", "", *[""] * len(METRIC_NAMES)])
             continue
         for name, v in t.items():
-            rows.append([set_label(s), name, f"{v['n']} ({v['n_pd']})", fmt_ci(v["auc"]),
+            rows.append([performance_label(s), name, f"{v['n']} ({v['n_pd']})", fmt_ci(v["auc"]),
                          *[fmt_ci(v[k]) for k, _ in METRIC_NAMES]])
+    degenerate = any(_degenerate(v["auc"], *[v[k] for k, _ in METRIC_NAMES])
+                     for t in r["table3"].values() if "note" not in t for v in t.values())
+    scheme = r["meta"].get("metric_bootstrap", "stratified")
     return ("<h2>Table 3. PD prediction per model and set</h2>" +
             table(["Set", "Model", "n (PD)", "AUC (95% CI)", *[lab for _, lab in METRIC_NAMES]], rows, numeric_from=2) +
-            caption("AUC of P(PD | x, received therapy) with a stratified percentile bootstrap 95 % CI; ACC, SEN, SPE, "
-                    "PPV, NPV and F1 at each model's threshold fixed on the training set, with bootstrap CIs.") +
+            caption(f"AUC of P(PD | x, received therapy) with a stratified percentile bootstrap 95 % CI; ACC, SEN, SPE, "
+                    f"PPV, NPV and F1 at each model's threshold fixed on the training set, with {scheme} bootstrap CIs. "
+                    "Training rows are in-sample: they measure fit, not performance." + (" " + DEGENERATE if degenerate else "")) +
             "<h3>ROC curves</h3>" + figure(out_dir, figures["roc"], "ROC curves per set",
                                            "ROC curves of every model on each set; the AUCs are those of Table 3."))
 
@@ -69,17 +90,18 @@ def _delong(r: dict) -> str:
     rows = []
     for s in SETS:
         for name, d in r["delong"].get(s, {}).items():
-            rows.append([set_label(s), f"delicaite vs {name}", fmt(d["auc_a"]), fmt(d["auc_b"]), fmt(d["difference"]),
+            rows.append([performance_label(s), f"delicaite vs {name}", fmt(d["auc_a"]), fmt(d["auc_b"]), fmt(d["difference"]),
                          fmt(d["se"]), fmt(d["z"], 2), fmt_p(d["p"])])
     return ("<h2>DeLong tests: DELICAITE vs each comparator</h2>" +
             table(["Set", "Comparison", "AUC DELICAITE", "AUC comparator", "Difference", "SE", "z", "p"], rows,
                   numeric_from=2) +
             caption("Paired two-sided DeLong test of equal AUCs on the same patients of each set (fast DeLong, "
-                    "Sun & Xu 2014)."))
+                    "Sun & Xu 2014). On the in-sample training set a model that memorised its patients wins by "
+                    "construction: read the test sets."))
 
 
 def _calibration(r: dict, figures: dict, out_dir: Path) -> str:
-    rows = [[set_label(s), name, fmt(c["brier"]), fmt(c["intercept"]), fmt(c["slope"])]
+    rows = [[performance_label(s), name, fmt(c["brier"]), fmt(c["intercept"]), fmt(c["slope"])]
             for s in SETS for name, c in r["calibration"].get(s, {}).items()]
     return ("<h2>Calibration</h2>" + table(["Set", "Model", "Brier score", "Calibration intercept", "Calibration slope"],
                                            rows, numeric_from=2) +
@@ -89,26 +111,38 @@ def _calibration(r: dict, figures: dict, out_dir: Path) -> str:
                    "Observed PD rate against the mean predicted risk in deciles of predicted risk."))
 
 
+def _cox_text(cox: dict, what: str) -> str:
+    if "hr" not in cox:
+        return f"{what}: {cox.get('note', 'not estimated')}."
+    p = "" if cox.get("p") is None else f", p {fmt_p(cox['p'])}"
+    return f"{what}: HR {fmt_ci((cox['hr'], cox['lo'], cox['hi']), 2)}{p} ({cox['adjusted_for']})."
+
+
 def _survival(r: dict, figures: dict, out_dir: Path) -> str:
     cutoff = fmt(r["meta"]["cutoff"])
     parts = ["<h2>Overall survival: Maintain vs Alter (Kaplan–Meier)</h2>",
              caption(f"{MAINTAIN}: the received therapy equals DELICAITE's recommendation; {ALTER}: it is the other "
                      f"therapy. {NO_PREFERENCE} (|h| ≤ cutoff {cutoff}) is a third group, counted below and left out of "
-                     "the comparison. Within TACE / within HAIC: the patients who received that therapy. Median OS with "
-                     "the 95 % CI from the Kaplan–Meier band (NR: not reached); log-rank test. Physicians chose the "
-                     "therapy, so the unadjusted comparison mixes the effect of following the recommendation with who "
-                     "received which therapy; the Cox hazard ratio adjusted for the baseline covariates and the received "
-                     "therapy is given beside it.")]
-    for s in [*SETS, ALL]:
-        if s not in r["survival"]:
-            continue
-        sv = r["survival"][s]
+                     "the comparison. Median OS with the 95 % CI from the Kaplan–Meier band (NR: not reached); log-rank "
+                     "test. Physicians chose the therapy, so the unadjusted comparison mixes the effect of following the "
+                     "recommendation with who received which therapy. The Cox hazard ratio of Maintain vs Alter adjusted "
+                     "for the baseline covariates and the received therapy is given only where the recommendation varies "
+                     f"within each therapy (every therapy × group cell at least {r['meta'].get('min_cell', 10)} patients); "
+                     "otherwise Maintain is just the therapy received and no ratio is identified. Within one therapy, "
+                     "Maintain vs Alter compares patients the model sorted differently: the hazard ratio adjusted for "
+                     "baseline prognosis estimates how that sorting relates to survival beyond the covariates, not the "
+                     "effect of following the recommendation.")]
+    for s, sv in r["survival"].items():
         rows = km_rows(sv["overall"], "Overall") + km_rows(sv["TACE"], "Within TACE") + km_rows(sv["HAIC"], "Within HAIC")
-        c, cox = sv["counts"], sv["adjusted_cox"]
-        cox_text = (f"Adjusted Cox HR, Maintain vs Alter: {fmt_ci((cox['hr'], cox['lo'], cox['hi']), 2)}, "
-                    f"p {fmt_p(cox['p'])} ({cox['adjusted_for']})." if "hr" in cox else cox.get("note", ""))
-        parts += [f"<h3>{esc(set_label(s))}</h3>", table(KM_HEADER, rows, numeric_from=2),
-                  caption(f"{MAINTAIN} {c[MAINTAIN]}, {ALTER} {c[ALTER]}, {NO_PREFERENCE} {c[NO_PREFERENCE]}. {cox_text}"),
+        c, cells = sv["counts"], sv["cells"]
+        cell_text = "; ".join(f"{therapy}: {MAINTAIN} {g[MAINTAIN]}, {ALTER} {g[ALTER]}" for therapy, g in cells.items())
+        texts = [f"{MAINTAIN} {c[MAINTAIN]}, {ALTER} {c[ALTER]}, {NO_PREFERENCE} {c[NO_PREFERENCE]} ({cell_text}).",
+                 _cox_text(sv["adjusted_cox"], "Adjusted Cox, Maintain vs Alter"),
+                 _cox_text(sv["adjusted_within_TACE"], "Within TACE, adjusted for prognosis"),
+                 _cox_text(sv["adjusted_within_HAIC"], "Within HAIC, adjusted for prognosis")]
+        texts += [km["note"] + "." for km in (sv["overall"], sv["TACE"], sv["HAIC"]) if km.get("note")]
+        heading = performance_label(s) if s == "training" else set_label(s)
+        parts += [f"<h3>{esc(heading)}</h3>", table(KM_HEADER, rows, numeric_from=2), caption(" ".join(texts)),
                   figure(out_dir, figures[f"km_{s}"], f"Kaplan–Meier Maintain vs Alter, {set_label(s)}")]
     return "".join(parts)
 
@@ -116,36 +150,57 @@ def _survival(r: dict, figures: dict, out_dir: Path) -> str:
 def _policy(r: dict) -> str:
     truth = r.get("truth", {})
     parts = ["<h2>Policy value: following the recommendation</h2>"]
-    for s in [*SETS, ALL]:
-        pv = r["policy"].get(s)
-        if pv is None:
-            continue
+    for s, pv in r["policy"].items():
         if "note" in pv:
             parts.append(caption(f"{set_label(s)}: {pv['note']}"))
             continue
         true_value = truth.get(s, {}).get("true_value")
-        header = ["Policy", "Disease control rate (95% CI)", "Patients following it"] + (["True value (simulation)"] if true_value else [])
-        rows = [[name, fmt_ci((v["value"], v["lo"], v["hi"])), v["n_followed"]] + ([fmt(true_value[name])] if true_value else [])
-                for name in POLICY_ORDER for v in [pv["policies"][name]]]
-        parts += [f"<h3>{esc(set_label(s))} (n = {pv['n']})</h3>", table(header, rows, numeric_from=1),
-                  caption(f"IPW (Hájek) estimate of the disease-control rate if every patient were treated by the policy; "
-                          f"bootstrap 95 % CI. As treated: the observed rate. Propensity P(HAIC | x): {pv['propensity']}. "
-                          f"{NO_PREFERENCE} keeps the received therapy.")]
+        header = ["Policy", "Disease control rate (95% CI)", "Patients following it",
+                  "Recommended minus this (paired 95% CI)"] + (["True value (simulation)"] if true_value else [])
+        names = [*POLICY_ORDER, *[n for n in pv["policies"] if n not in POLICY_ORDER]]
+        rows = []
+        for name in names:
+            v = pv["policies"][name]
+            d = v.get("difference")
+            rows.append([name, fmt_ci((v["value"], v["lo"], v["hi"])), v["n_followed"],
+                         "" if d is None else fmt_ci((d["value"], d["lo"], d["hi"]))]
+                        + ([fmt(true_value.get(name))] if true_value else []))
+        heading = performance_label(s) if s == "training" else set_label(s)
+        parts += [f"<h3>{esc(heading)} (n = {pv['n']})</h3>", table(header, rows, numeric_from=1),
+                  caption(f"IPW (Hájek) estimate of the disease-control rate if every patient were treated by the policy, "
+                          f"percentile bootstrap 95 % CI over patients; the difference column compares the recommendation "
+                          f"with each policy on the same resamples (paired). As treated: the observed rate. Propensity "
+                          f"P(HAIC | x): {pv['propensity']}. {NO_PREFERENCE} keeps the received therapy. The other rules: "
+                          + "; ".join(f"{name}: {text}" for name, text in r.get("rules", {}).items()) + ".")]
     return "".join(parts)
 
 
 def _truth(r: dict, figures: dict, out_dir: Path) -> str:
-    rows = [[set_label(s), t["n"], fmt(t["spearman"]), fmt_p(t["spearman_p"]), fmt(t["oracle_agreement"]),
+    rows = [[set_label(s), t["n"], fmt(t["spearman"]), fmt(t.get("bias_h")), fmt(t["oracle_agreement"]),
              f"{100 * num(t['share_recommended_haic']):.1f} %", f"{100 * num(t['share_oracle_haic']):.1f} %",
-             fmt(t.get("true_value", {}).get("oracle"))]
+             fmt(t.get("true_value", {}).get("recommended")), fmt(t.get("true_value", {}).get("oracle"))]
             for s, t in r["truth"].items()]
+    rule_rows = [[set_label(s), name, fmt(e.get("spearman")), fmt(e.get("bias_h")), fmt(e["oracle_agreement"]),
+                  f"{100 * num(e['share_haic']):.1f} %", fmt(e["true_value"]),
+                  fmt(num(t["true_value"]["recommended"]) - num(e["true_value"]), 4)]
+                 for s, t in r["truth"].items() for name, e in t.get("rules", {}).items()]
+    fixed = [[set_label(s), name, fmt(t["true_value"][name]),
+              fmt(num(t["true_value"]["recommended"]) - num(t["true_value"][name]), 4)]
+             for s, t in r["truth"].items() if "true_value" in t for name in ("all TACE", "all HAIC", "as treated")]
     return ("<h2>Truth panel (simulated cohort)</h2>" +
-            table(["Set", "n", "Spearman ρ (h, true h)", "p", "Oracle agreement", "HAIC recommended", "HAIC best (truth)",
-                   "Oracle policy value"], rows, numeric_from=1) +
+            table(["Set", "n", "Spearman ρ (h, true h)", "Mean bias of h", "Oracle agreement", "HAIC recommended",
+                   "HAIC best (truth)", "True value of DELICAITE's rule", "Oracle policy value"], rows, numeric_from=1) +
             caption("The simulation knows each patient's true interaction h and best therapy. Spearman ρ between the "
-                    "estimated and the true h; oracle agreement: share of patients with a preference whose recommended "
-                    "therapy is the truly better one; oracle policy value: the true disease-control rate if everybody "
-                    "received their better therapy.") +
+                    "estimated and the true h; mean bias: the mean of estimated minus true h (logit scale; negative "
+                    "means HAIC's benefit is overstated); oracle agreement: share of patients with a preference whose "
+                    "recommended therapy is the truly better one; true value: the disease-control rate the simulation "
+                    "gives if every patient received the therapy the rule names.") +
+            "<h3>Against the simple rules</h3>" +
+            table(["Set", "Rule", "Spearman ρ", "Mean bias of h", "Oracle agreement", "HAIC recommended", "True value",
+                   "DELICAITE minus rule"], rule_rows, numeric_from=2) +
+            table(["Set", "Fixed policy", "True value", "DELICAITE minus policy"], fixed, numeric_from=2) +
+            caption("Every rule was fitted on the training set only (baselines.py); Spearman and bias only for rules "
+                    "with an h. A positive last column: DELICAITE's rule controls disease in more patients.") +
             figure(out_dir, figures["h"], "interaction score distribution and estimated vs true h"))
 
 

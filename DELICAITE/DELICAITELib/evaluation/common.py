@@ -17,9 +17,14 @@ from ..recommendation import ALTER, MAINTAIN  # noqa: F401 — the groups, named
 from ..recommendation import NEITHER as NO_PREFERENCE  # noqa: F401
 
 SETS = ("training", "internal_test", "external_test")
+TEST_SETS = ("internal_test", "external_test")
 ALL = "all"
+ALL_TEST = "all_test"  # the pooled sections: test patients only, the in-sample training set left out
 SET_LABELS = {"training": "Training", "internal_test": "Internal test", "external_test": "External test",
-              ALL: "All patients"}
+              ALL: "All patients", ALL_TEST: "All test patients (internal + external)"}
+IN_SAMPLE = "Training (in-sample: the models were fitted on these patients)"
+MIN_GROUP_FOR_P = 10  # no p-value for a comparison with a group smaller than this
+MIN_CELL = 10  # patients per therapy × Maintain/Alter cell for a Maintain vs Alter hazard ratio
 EXTRA_LABELS = {"afp_ge_400": "AFP ≥ 400 ng/mL", "therapy": "Therapy", "pd": "Progressive disease (PD)",
                 "set": "Set"}
 

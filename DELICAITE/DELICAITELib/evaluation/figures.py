@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
 from ..stats import plot_km  # noqa: E402
-from .common import ALL, ALTER, MAINTAIN, SET_LABELS, SETS, num  # noqa: E402
+from .common import ALL_TEST, ALTER, MAINTAIN, SET_LABELS, SETS, TEST_SETS, num  # noqa: E402
 
 DPI = 100
 KM_ORDER = [MAINTAIN, ALTER]
@@ -126,8 +126,8 @@ def cohort_figures(out_dir: Path, results: dict, frame: pd.DataFrame) -> dict[st
     written = {"roc": roc_figure(fig_dir / "roc.png", frame, names, results["table3"]),
                "calibration": calibration_figure(fig_dir / "calibration.png", results["calibration"], names),
                "h": h_figure(fig_dir / "interaction_score.png", frame, num(results["meta"]["cutoff"]))}
-    for s in [*SETS, ALL]:
-        m = frame["set"].eq(s).to_numpy() if s != ALL else np.ones(len(frame), bool)
+    for s in results["survival"]:  # each set and the test sets pooled, as the survival section has them
+        m = frame["set"].isin(TEST_SETS).to_numpy() if s == ALL_TEST else frame["set"].eq(s).to_numpy()
         if m.any():
             written[f"km_{s}"] = maintain_alter_figure(fig_dir / f"km_maintain_alter_{s}.png", frame[m], SET_LABELS[s])
     return {k: str(Path(v).relative_to(out_dir)) for k, v in written.items()}

@@ -42,7 +42,7 @@ def _single(out_dir: Path, frame: pd.DataFrame, source: str, missing, title: str
 
 
 def run_cohort_evaluation(cohort_dir, model_dir, out_dir, features=None, n_boot: int = 2000, seed: int = 0,
-                          progress: Callable[[str], None] | None = None) -> dict:
+                          progress: Callable[[str], None] | None = None, metric_bootstrap: str = "stratified") -> dict:
     """Evaluate MODEL_DIR on the cohort folder and write the report folder; returns results.json's content."""
     say = progress or (lambda _msg: None)
     out = Path(out_dir)
@@ -58,7 +58,8 @@ def run_cohort_evaluation(cohort_dir, model_dir, out_dir, features=None, n_boot:
                        {"single_therapy_reason": reason})
     trained = load_trained(model_dir)
     say(f"evaluating {', '.join(trained.names)} on {len(cohort)} patients")
-    results, frame = evaluate_cohort(cohort, trained, features, n_boot=n_boot, seed=seed, progress=say)
+    results, frame = evaluate_cohort(cohort, trained, features, n_boot=n_boot, seed=seed, progress=say,
+                                     metric_bootstrap=metric_bootstrap)
     say("figures and report")
     results["figures"] = cohort_figures(out, round_trip(results), frame)
     frame[[c for c in PREDICTION_COLUMNS + [f"p_{n}" for n in trained.names] if c in frame]].to_csv(

@@ -8,9 +8,11 @@ from ..recommendation import NO_PREFERENCE  # noqa: F401
 from .interaction import THERAPY_CODE, InteractionModel, encode_therapy  # noqa: F401
 from .network import InteractionNet  # noqa: F401
 from .persistence import FORMAT_NAME, FORMAT_VERSION, load_model, save_model  # noqa: F401
+from .tian import TianLasso  # noqa: F401
 
 __all__ = [
     "InteractionModel",
+    "TianLasso",
     "InteractionNet",
     "encode_therapy",
     "load_model",

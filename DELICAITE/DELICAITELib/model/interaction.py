@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator
 from ..errors import DelicaiteError
 from ..recommendation import recommend
 from .adaptive import adaptive_penalties, screen_weights
+from .calibration import EffectCalibration, fit_calibration
 from .propensity import fit_propensity, propensity_haic, stabilised_weights
 from .selection import POOLING, choose_penalties
 from .training import Penalties, train_ensemble
@@ -29,6 +30,7 @@ THERAPY_CODE = {"TACE": -1.0, "HAIC": 1.0}
 # Spearman with the true h 0.93/0.98 without, 0.88/0.93 with, seeds 7/8), so the pilot is off there.
 SCREEN_PATIENTS_PER_COVARIATE = 10
 H_PERCENTILES = tuple(range(101))  # a histogram of these 101 values draws the training density
+CALIBRATIONS = ("out_of_bag", "none")
 
 
 def encode_therapy(therapy, n: int) -> np.ndarray:
@@ -112,6 +114,7 @@ class InteractionModel(BaseEstimator):
         adaptive_inputs=1.0,
         penalty_pooling="one_se",
         input_screen=True,
+        calibration="out_of_bag",
     ):
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -134,6 +137,7 @@ class InteractionModel(BaseEstimator):
         self.adaptive_inputs = adaptive_inputs
         self.penalty_pooling = penalty_pooling
         self.input_screen = input_screen
+        self.calibration = calibration
 
     # ----------------------------------------------------------------------------------- input checks
     def _as_matrix(self, X, fitting: bool) -> np.ndarray:
@@ -240,6 +244,14 @@ class InteractionModel(BaseEstimator):
             if self.adaptive_inputs:
                 self.penalties_ = adaptive_penalties(self.penalties_, self.networks_, float(self.adaptive_inputs))
                 self.networks_ = fit_ensemble(self.penalties_)
+        self.calibration_ = EffectCalibration()
+        if self.calibration not in CALIBRATIONS:
+            raise DelicaiteError(f"calibration must be one of {', '.join(CALIBRATIONS)}, got {self.calibration!r}")
+        if self.calibration == "out_of_bag":
+            if not self.bootstrap:
+                raise DelicaiteError("calibration='out_of_bag' needs bootstrap=True; set calibration='none'")
+            members_rows = [splits[k % len(splits)][0] for k in range(len(self.networks_))]  # pooled: M per candidate
+            self.calibration_ = fit_calibration(self.networks_, members_rows, xs, t, y, w)
         self._summarise(xs, t, y)
         return self
 
@@ -289,6 +301,7 @@ class InteractionModel(BaseEstimator):
             "penalties": self.penalties_.as_dict(),
             "penalty_out_of_bag_log_loss": dict(self.penalty_validation_),
             "penalties_pooled": list(self.penalties_pooled_),
+            "calibration": self._calibration().as_dict(),
         }
 
     # ------------------------------------------------------------------------------------ prediction
@@ -302,7 +315,7 @@ class InteractionModel(BaseEstimator):
         return self._inference_nets_
 
     def _member_effects(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(g, h) of every ensemble member, each of shape (n_members, n_rows)."""
+        """(g, h) of every ensemble member after the calibration, each of shape (n_members, n_rows)."""
         xt = torch.as_tensor(xs, dtype=torch.float64, device=torch.device(self.device))
         gs, hs = [], []
         with torch.no_grad():
@@ -310,7 +323,10 @@ class InteractionModel(BaseEstimator):
                 g, h = net.effects(xt)
                 gs.append(g.cpu().numpy())
                 hs.append(h.cpu().numpy())
-        return np.asarray(gs, dtype=float), np.asarray(hs, dtype=float)
+        return self._calibration().apply(np.asarray(gs, dtype=float), np.asarray(hs, dtype=float))
+
+    def _calibration(self) -> EffectCalibration:
+        return getattr(self, "calibration_", None) or EffectCalibration()
 
     def predict_all(self, X, alpha: float = 0.1) -> pd.DataFrame:
         """Everything the doors show, from one pass through the ensemble: per row g, h with the alpha/2
@@ -376,7 +392,7 @@ class InteractionModel(BaseEstimator):
         for start in range(0, len(xs), 256):  # chunks bound the memory of rows × steps × features
             xb = torch.as_tensor(xs[start:start + 256], dtype=torch.float64, device=dev)
             path = (alphas[:, None, None] * xb[None]).reshape(-1, xs.shape[1]).requires_grad_(True)
-            h = sum(net.effects(path)[1] for net in networks) / len(networks)
+            h = self._calibration().h_slope * sum(net.effects(path)[1] for net in networks) / len(networks)
             (grad,) = torch.autograd.grad(h.sum(), path)
             out[start:start + 256] = (grad.reshape(steps, len(xb), -1).mean(dim=0) * xb).detach().cpu().numpy()
         names = list(self.feature_names_in_) if self.feature_names_in_ is not None else [f"x{i}" for i in range(xs.shape[1])]

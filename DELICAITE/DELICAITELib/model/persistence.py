@@ -14,6 +14,7 @@ import torch
 from .. import __version__ as DELICAITE_VERSION
 from ..errors import ModelFileError
 from ..storage import METADATA_FILE, read_artifact, write_artifact
+from .calibration import EffectCalibration
 from .interaction import InteractionModel
 from .network import InteractionNet
 
@@ -21,10 +22,17 @@ FORMAT_NAME = "delicaite-interaction-model"
 FORMAT_VERSION = 1
 
 
-def save_model(model: InteractionModel, directory, note: str | None = None) -> Path:
+def save_model(model, directory, note: str | None = None) -> Path:
     """Write ``directory``/weights.npz and ``directory``/model.json; returns the model.json path.
+    ``model`` is an InteractionModel or a TianLasso (tian_files.py).
 
     Afterwards ``model.metadata_`` holds model.json's content, as it does after load_model."""
+    from .tian import TianLasso
+
+    if isinstance(model, TianLasso):
+        from .tian_files import save_tian_lasso
+
+        return save_tian_lasso(model, directory, note)
     model._check_fitted()
     arrays = {
         f"member{k}.{name}": tensor.detach().cpu().numpy().astype(np.float32)
@@ -53,6 +61,7 @@ def save_model(model: InteractionModel, directory, note: str | None = None) -> P
         else {"coef": [float(v) for v in model.propensity_coef_], "intercept": float(model.propensity_intercept_)},
         "training_summary": model.training_summary_,
         "training_h": [float(v) for v in model.training_h_],
+        "calibration": model._calibration().as_dict(),
     }
     if note is not None:  # optional: readers fall back to their own wording when it is absent
         meta["note"] = str(note)
@@ -60,15 +69,20 @@ def save_model(model: InteractionModel, directory, note: str | None = None) -> P
     return Path(directory) / METADATA_FILE
 
 
-def load_model(path) -> InteractionModel:
-    """Load a model from its directory or its model.json; checksums are verified before any use."""
+def load_model(path):
+    """Load a model (an InteractionModel or a TianLasso, by the file's format) from its directory or its
+    model.json; checksums are verified before any use."""
+    from .tian_files import TIAN_FORMAT, load_tian_lasso
+
+    if _format_of(path) == TIAN_FORMAT:
+        return load_tian_lasso(path)
     arrays, meta, meta_path = read_artifact(path, FORMAT_NAME, FORMAT_VERSION)
 
     try:
-        # Files written before the input group lasso, the penalty search, the adaptive refit and the
-        # input screen were trained without them.
+        # Files written before the input group lasso, the penalty search, the adaptive refit, the
+        # input screen and the out-of-bag calibration were trained without them.
         hyperparameters = {"input_penalty": 0.0, "penalty_search": False, "adaptive_inputs": 0.0, "penalty_pooling": "best",
-                           "input_screen": False, **meta["hyperparameters"]}
+                           "input_screen": False, "calibration": "none", **meta["hyperparameters"]}
         model = InteractionModel(**hyperparameters, cutoff=meta["cutoff"])
         n_features = int(meta["n_features"])
         names = meta["feature_names"]
@@ -81,6 +95,7 @@ def load_model(path) -> InteractionModel:
         model.propensity_intercept_ = None if prop is None else float(prop["intercept"])
         model.training_summary_ = meta["training_summary"]
         model.training_h_ = np.asarray(meta["training_h"], dtype=float)
+        model.calibration_ = EffectCalibration.from_dict(meta.get("calibration"))
         networks = []
         for k in range(int(meta["n_members"])):
             net = InteractionNet(n_features, int(model.hidden_units), float(model.dropout))
@@ -97,3 +112,15 @@ def load_model(path) -> InteractionModel:
     model.networks_ = networks
     model.metadata_ = meta
     return model
+
+
+def _format_of(path) -> str | None:
+    """The format a model.json claims (read only to choose the reader, which verifies it)."""
+    import json
+
+    path = Path(path)
+    meta_path = path / METADATA_FILE if path.is_dir() else path
+    try:
+        return json.loads(meta_path.read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError):
+        return None

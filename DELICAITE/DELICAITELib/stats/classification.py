@@ -124,17 +124,30 @@ def threshold_metrics(y, p, threshold: float) -> dict:
     return {k: float(v) for k, v in _metrics_from_counts(c["tp"], c["fp"], c["tn"], c["fn"]).items()}
 
 
-def threshold_metrics_ci(y, p, threshold: float, n_boot: int = 2000, level: float = 0.95, seed=0) -> dict:
+BOOTSTRAP_SCHEMES = ("stratified", "patient")
+
+
+def threshold_metrics_ci(y, p, threshold: float, n_boot: int = 2000, level: float = 0.95, seed=0,
+                         scheme: str = "stratified") -> dict:
     """{metric: (value, lo, hi)} for acc, sen, spe, ppv, npv, f1 at a FIXED threshold (not re-tuned per
-    replicate), with stratified percentile bootstrap CIs (class sizes, hence prevalence, held fixed)."""
+    replicate), with percentile bootstrap CIs. ``scheme`` "stratified" resamples PD and non-PD patients
+    separately (class sizes, hence prevalence, held fixed: right for SEN and SPE, too narrow for PPV and
+    NPV, which depend on the prevalence); "patient" resamples patients (prevalence varies with them)."""
     _check_level(level)
     y, p = _check(y, p)
+    if scheme not in BOOTSTRAP_SCHEMES:
+        raise DelicaiteError(f"bootstrap scheme must be one of {', '.join(BOOTSTRAP_SCHEMES)}, got {scheme!r}")
     point = threshold_metrics(y, p, threshold)
     pred = (p >= float(threshold)).astype(float)
-    ipos, ineg = _stratified_indices(y, n_boot, seed)
-    tp = pred[ipos].sum(axis=1)
-    fp = pred[ineg].sum(axis=1)
-    boot = _metrics_from_counts(tp, fp, ineg.shape[1] - fp, ipos.shape[1] - tp)
+    if scheme == "stratified":
+        ipos, ineg = _stratified_indices(y, n_boot, seed)
+        tp, fp = pred[ipos].sum(axis=1), pred[ineg].sum(axis=1)
+        boot = _metrics_from_counts(tp, fp, ineg.shape[1] - fp, ipos.shape[1] - tp)
+    else:
+        rows = np.random.default_rng(seed).integers(0, len(y), size=(int(n_boot), len(y)))
+        positive, event = pred[rows], y[rows]
+        tp, fp = (positive * event).sum(axis=1), (positive * (1 - event)).sum(axis=1)
+        boot = _metrics_from_counts(tp, fp, ((1 - positive) * (1 - event)).sum(axis=1), ((1 - positive) * event).sum(axis=1))
     out = {}
     for name in METRICS:
         lo, hi = _percentile(boot[name], level)

@@ -11,7 +11,8 @@ are consistent when P(A | X) is right and no confounder is missing. `propensity`
 with treated = "HAIC" (as `Cohort.propensity`), given or fitted by logistic regression on `covariates`.
 A recommendation that is neither therapy ("no clear preference") keeps the received therapy (w = 1).
 CIs: percentile bootstrap over patients (seeded); a fitted propensity is held fixed across replicates,
-which ignores its estimation error and, for IPW, tends to make the interval conservative.
+which ignores its estimation error and, for IPW, tends to make the interval conservative. Two rules
+are compared on the same resamples (paired), so their difference gets an interval of its own.
 """
 
 from __future__ import annotations
@@ -105,6 +106,17 @@ def _bootstrap(y, w, n_boot, level, seed) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def paired_difference(y, a, d_one, d_other, p_received, n_boot, level, seed, therapies) -> dict:
+    """V(d_one) − V(d_other) (Hájek) with a percentile CI from the same bootstrap resamples of patients
+    for both rules (paired: the resampling noise they share cancels)."""
+    w_one, w_other = _weights(a, d_one, p_received, therapies), _weights(a, d_other, p_received, therapies)
+    point = _estimate(y, w_one)[0] - _estimate(y, w_other)[0]
+    idx = np.random.default_rng(seed).integers(0, len(y), size=(int(n_boot), len(y)))
+    replicates = _estimate(y[idx], w_one[idx])[0] - _estimate(y[idx], w_other[idx])[0]
+    lo, hi = np.nanpercentile(replicates, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return {"value": float(point), "lo": float(lo), "hi": float(hi), "scheme": "paired percentile bootstrap of patients"}
+
+
 def _value(y, a, d, p_received, n_boot, level, seed, therapies) -> dict:
     w = _weights(a, d, p_received, therapies)
     hajek, ht = _estimate(y, w)
@@ -130,15 +142,23 @@ def ipw_policy_value(outcome_good, received, recommended, propensity, covariates
 
 
 def compare_policies(outcome_good, received, recommended, propensity, covariates=None, n_boot: int = 1000,
-                     level: float = 0.95, seed=0, treated: str = "HAIC", control: str = "TACE") -> dict:
-    """{policy: ipw_policy_value-style dict} for "recommended", "all TACE", "all HAIC" and "as treated"
-    (the observed rate, mean of outcome_good). The same seed gives every policy the same resamples."""
+                     level: float = 0.95, seed=0, treated: str = "HAIC", control: str = "TACE",
+                     others: dict | None = None) -> dict:
+    """{policy: ipw_policy_value-style dict} for "recommended", "all TACE", "all HAIC", every rule of
+    ``others`` ({name: recommendation per patient}) and "as treated" (the observed rate, mean of
+    outcome_good). The same seed gives every policy the same resamples; each policy other than
+    "recommended" also gets ``difference``: recommended minus it, with a paired bootstrap CI."""
     y, a, d, p_received, description = _inputs(outcome_good, received, recommended, propensity, covariates,
                                                treated, control)
     therapies = (control, treated)
     rules = {"recommended": d, f"all {control}": np.full(len(y), control), f"all {treated}": np.full(len(y), treated)}
+    for name, rule in (others or {}).items():
+        rules[name] = _labels(rule, name, therapies, allow_other=True)
     out = {name: {**_value(y, a, rule, p_received, n_boot, level, seed, therapies), "propensity": description}
            for name, rule in rules.items()}
+    for name, rule in rules.items():
+        if name != "recommended":
+            out[name]["difference"] = paired_difference(y, a, d, rule, p_received, n_boot, level, seed, therapies)
     lo, hi = _bootstrap(y, np.ones_like(y), n_boot, level, seed)
     out["as treated"] = {"value": float(y.mean()), "lo": lo, "hi": hi, "n_followed": len(y), "value_ht": float(y.mean()),
                          "n_no_preference": 0, "estimator": "observed rate", "propensity": "not used"}
