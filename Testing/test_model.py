@@ -246,7 +246,8 @@ def test_save_load_round_trip(fitted, held_out, tmp_path):
     assert len(meta["scaler"]["mean"]) == 8 and meta["cutoff"] == 0.0
     with np.load(tmp_path / "m" / "weights.npz", allow_pickle=False) as npz:  # plain arrays only
         assert all(npz[k].dtype == np.float32 for k in npz.files)
-        assert len([k for k in npz.files if k.startswith("member2.")]) == 8
+        # per tower: hidden layer (weight, bias), output layer (weight, bias) and the linear path's weight
+        assert len([k for k in npz.files if k.startswith("member2.")]) == 10
 
 
 def test_flipped_weight_byte_is_refused(fitted, tmp_path):

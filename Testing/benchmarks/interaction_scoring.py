@@ -81,21 +81,23 @@ def verdicts(summary: dict) -> dict:
     if not own or not own.get("n_seeds"):
         return {"note": "DELICAITE did not run"}
     baselines = {name: summary[name] for name in BASELINES if name in summary and summary[name].get("dcr")}
-    best = max(baselines, key=lambda name: baselines[name]["dcr"]["mean"])
-    difference = baselines[best]["delicaite_minus_this_dcr"]
     result = {
         "abs_bias_ok": own["mean_abs_bias"] is not None and own["mean_abs_bias"] <= TARGETS["abs_bias"],
         "share_ok": abs(own["share_gap"]) <= TARGETS["share_gap"],
-        "best_baseline": best, "dcr_minus_best_baseline": difference,
-        "dcr_ok": difference["hi"] >= 0.0,
-        "dcr_better": difference["lo"] > 0.0,
     }
     losses = []
+    if not baselines:  # a development run of DELICAITE alone: no baseline to compare with
+        result["dcr_ok"] = None
+    else:
+        best = max(baselines, key=lambda name: baselines[name]["dcr"]["mean"])
+        difference = baselines[best]["delicaite_minus_this_dcr"]
+        result.update(best_baseline=best, dcr_minus_best_baseline=difference, dcr_ok=difference["hi"] >= 0.0,
+                      dcr_better=difference["lo"] > 0.0)
     if not result["abs_bias_ok"]:
         losses.append(f"mean |bias of h| {own['mean_abs_bias']:.3f} > {TARGETS['abs_bias']}")
     if not result["share_ok"]:
         losses.append(f"HAIC share off the truth by {own['share_gap']:+.3f} (target within ±{TARGETS['share_gap']})")
-    if not result["dcr_ok"]:
+    if result["dcr_ok"] is False:
         losses.append(f"disease-control rate below {best}'s: {difference['mean']:+.4f} "
                       f"[{difference['lo']:+.4f}, {difference['hi']:+.4f}]")
     result["losses"] = losses

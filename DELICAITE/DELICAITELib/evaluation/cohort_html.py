@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..recommendation import SPREAD_MEANING, SPREAD_NAME
 from .common import ALL, ALTER, IN_SAMPLE, MAINTAIN, NO_PREFERENCE, SETS, fmt, fmt_ci, fmt_p, num
 from .html import KM_HEADER, caption, esc, figure, km_rows, logistic_html, page, set_label, table, table1_html
 
@@ -178,7 +179,8 @@ def _policy(r: dict) -> str:
 def _truth(r: dict, figures: dict, out_dir: Path) -> str:
     rows = [[set_label(s), t["n"], fmt(t["spearman"]), fmt(t.get("bias_h")), fmt(t["oracle_agreement"]),
              f"{100 * num(t['share_recommended_haic']):.1f} %", f"{100 * num(t['share_oracle_haic']):.1f} %",
-             fmt(t.get("true_value", {}).get("recommended")), fmt(t.get("true_value", {}).get("oracle"))]
+             fmt(t.get("true_value", {}).get("recommended")), fmt(t.get("true_value", {}).get("oracle")),
+             "" if t.get("spread_coverage") is None else f"{100 * num(t['spread_coverage']):.0f} %"]
             for s, t in r["truth"].items()]
     rule_rows = [[set_label(s), name, fmt(e.get("spearman")), fmt(e.get("bias_h")), fmt(e["oracle_agreement"]),
                   f"{100 * num(e['share_haic']):.1f} %", fmt(e["true_value"]),
@@ -189,12 +191,14 @@ def _truth(r: dict, figures: dict, out_dir: Path) -> str:
              for s, t in r["truth"].items() if "true_value" in t for name in ("all TACE", "all HAIC", "as treated")]
     return ("<h2>Truth panel (simulated cohort)</h2>" +
             table(["Set", "n", "Spearman ρ (h, true h)", "Mean bias of h", "Oracle agreement", "HAIC recommended",
-                   "HAIC best (truth)", "True value of DELICAITE's rule", "Oracle policy value"], rows, numeric_from=1) +
+                   "HAIC best (truth)", "True value of DELICAITE's rule", "Oracle policy value",
+                   f"True h inside the {SPREAD_NAME}"], rows, numeric_from=1) +
             caption("The simulation knows each patient's true interaction h and best therapy. Spearman ρ between the "
                     "estimated and the true h; mean bias: the mean of estimated minus true h (logit scale; negative "
                     "means HAIC's benefit is overstated); oracle agreement: share of patients with a preference whose "
                     "recommended therapy is the truly better one; true value: the disease-control rate the simulation "
-                    "gives if every patient received the therapy the rule names.") +
+                    "gives if every patient received the therapy the rule names. The last column: the share of patients whose "
+                    f"true h lies inside the {SPREAD_NAME} of their estimate ({SPREAD_MEANING}).") +
             "<h3>Against the simple rules</h3>" +
             table(["Set", "Rule", "Spearman ρ", "Mean bias of h", "Oracle agreement", "HAIC recommended", "True value",
                    "DELICAITE minus rule"], rule_rows, numeric_from=2) +

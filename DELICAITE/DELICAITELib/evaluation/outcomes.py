@@ -168,6 +168,10 @@ def truth_section(frame: pd.DataFrame, rules: dict[str, str] | None = None) -> d
            "oracle_agreement": float((rec[preference] == oracle[preference]).mean()) if preference.any() else float("nan"),
            "n_with_preference": int(preference.sum()),
            "share_recommended_haic": float((rec == "HAIC").mean()), "share_oracle_haic": float((oracle == "HAIC").mean())}
+    if {"h_lo", "h_hi"} <= set(frame.columns):  # how often the ensemble spread holds the true h (not a CI)
+        lo, hi, true_h = (frame[c].to_numpy(float) for c in ("h_lo", "h_hi", "true_h"))
+        out["spread_coverage"] = float(np.mean((true_h >= lo) & (true_h <= hi)))
+        out["spread_median_width"] = float(np.median(hi - lo))
     if {"true_p_tace", "true_p_haic"} <= set(frame.columns):
         p_t, p_h = frame["true_p_tace"].to_numpy(float), frame["true_p_haic"].to_numpy(float)
         received = np.where(frame["therapy"] == "HAIC", p_h, p_t)

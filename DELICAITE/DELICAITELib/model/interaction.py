@@ -24,10 +24,9 @@ from .training import Penalties, train_ensemble
 
 THERAPY_CODE = {"TACE": -1.0, "HAIC": 1.0}
 # Below this many patients per covariate the tree pilot sets the first fit's input weights (input_screen).
-# Development seeds (Tian-style, randomized): n = 300, p = 50 (6 per covariate), nonlinear h 0.19 → 0.37;
-# with more patients per covariate the networks' own ranking was as good or better (linear h, n = 300,
-# p = 10: 0.70 without the pilot, 0.56 with it; the clinical simulation, 900 patients and 13 covariates:
-# Spearman with the true h 0.93/0.98 without, 0.88/0.93 with, seeds 7/8), so the pilot is off there.
+# Development seeds of DELICAITE 0.1 (Tian-style, randomized): n = 300, p = 50 (6 per covariate), nonlinear
+# h 0.19 → 0.37; with more patients per covariate the networks' own ranking was as good or better, so the
+# pilot is off there.
 SCREEN_PATIENTS_PER_COVARIATE = 10
 H_PERCENTILES = tuple(range(101))  # a histogram of these 101 values draws the training density
 CALIBRATIONS = ("out_of_bag", "none")
@@ -66,36 +65,36 @@ class InteractionModel(BaseEstimator):
     patients with bootstrap, else on this share held out), patience (epochs without improvement before
     stopping).
 
-    Defaults were chosen on simulated cohorts (simulate.py, 900 patients): no early stopping, because
-    the validation PD loss is dominated by g(x), bottoms out after a few dozen epochs and stopped
-    training before h(x) was learned (Spearman with the true h 0.83 with early stopping vs 0.89
-    without). Penalties: a light L2 (weight_decay 1e-3) plus a group lasso over the inputs
-    (input_penalty 5e-3) rather than L2 1e-2 alone, chosen on Tian-style simulations with development
-    seeds (not the benchmark's): L2 1e-2 over-smoothed a nonlinear h (Spearman with the true h 0.61 →
-    0.86 at n = 2000, p = 10) and let noise covariates in (0.47 → 0.70 at p = 50), while on the
-    clinical simulation agreement with the oracle rose (0.883 → 0.895) at a similar Spearman.
-    Twenty members rather than five: averaging more bootstrap networks raised the Spearman with the
-    true h in every development setting (e.g. 0.13 → 0.21 at n = 300, p = 50; 0.79 → 0.81 at n = 2000,
-    p = 50) for four times the training time. penalty_search then took the linear-h settings with 10
-    covariates (e.g. 0.89 → 0.94 at n = 900) without losing the curved ones (9 of 12 randomized
-    development settings at or above the best peer, against 7 without it), for three times the time.
-    The adaptive refit as a candidate of the search lifted the many-covariate and the large settings
-    further (development seeds: nonlinear h, n = 900, p = 50: 0.53 → 0.64; linear h, n = 900, p = 50:
-    0.80 → 0.84; nonlinear h, n = 2000, p = 10: 0.89 → 0.92), for twice the time again (members are
-    trained all at once, model/stacked.py, which pays for most of it). Pooling the candidates within one
-    standard error of the best out-of-bag loss rather than picking one raised linear h, n = 300, p = 10
-    from 0.66 to 0.70 and left the other development settings as they were. With fewer than 10 patients
-    per covariate the networks memorise their bootstrap samples and their own ranking of the covariates
-    is noise, so a gradient-boosting pilot sets the first fit's input weights (input_screen; nonlinear h,
-    n = 300, p = 50: 0.19 → 0.37 randomized, 0.26 → 0.39 confounded, linear h there unchanged at 0.55);
-    see SCREEN_PATIENTS_PER_COVARIATE for why it stays off with more patients per covariate.
+    Defaults. Issue 14 (2026-12) re-chose them on the tuning seeds of Testing/benchmarks/seeds.json only
+    (Tian-style seeds 100–102, the clinical simulation 101–103); the evaluation seeds were not looked at
+    before the defaults were fixed. The bias the audit found (ĥ − h −0.5 to −0.9 on the clinical
+    simulation, HAIC over-recommended) had its root in g: with an L2 weight of 1e-3 the main tower
+    memorised its bootstrap samples (the out-of-bag calibration slope of g was 0.08–0.2), and h absorbed
+    what g got wrong. Three changes, each checked on the tuning seeds:
+    - weight_decay 1e-2 (was 1e-3) for g: out-of-bag slope of g near 1 (0.6–1.1), clinical simulation
+      expected disease-control rate 0.720/0.742/0.716 → 0.742/0.751/0.730 (above the linear
+      modified-covariate logistic's 0.737/0.743/0.727 and "HAIC if PVTT"'s 0.720/0.729/0.716); Tian-style
+      n = 300, p = 10: 0.59 → 0.63 (randomized, linear h); the price: linear h, n = 900, p = 50, Spearman
+      0.86 → 0.77 (disease-control rate 0.648 → 0.639). Choosing g's L2 on the out-of-bag loss was tried:
+      it picked 1e-2 there as well, so it is not searched.
+    - a linear path in each tower (network.py): the family nests Tian's linear model;
+    - calibration="out_of_bag" (calibration.py): Platt scaling of g and h on the out-of-bag patients.
+    The interval of h is the ensemble's spread (recommendation.SPREAD_NAME), not a confidence interval;
+    bench_interaction.py reports how often it holds the true h.
+
+    Earlier choices (DELICAITE 0.1, on development seeds that later became the retired benchmark seeds, so
+    their figures are not an honest evaluation): no early stopping, because the validation PD loss is
+    dominated by g and stopped training before h was learned; a group lasso over the inputs
+    (input_penalty 5e-3) rather than L2 alone, which let fewer noise covariates in; twenty members rather
+    than five; the out-of-bag penalty search for h (model/selection.py) with adaptive refits and one-SE
+    pooling; the gradient-boosting pilot below SCREEN_PATIENTS_PER_COVARIATE patients per covariate.
     """
 
     def __init__(
         self,
         hidden_units=32,
         dropout=0.1,
-        weight_decay=1e-3,
+        weight_decay=1e-2,
         learning_rate=1e-2,
         epochs=300,
         n_ensemble=20,
@@ -115,6 +114,7 @@ class InteractionModel(BaseEstimator):
         penalty_pooling="one_se",
         input_screen=True,
         calibration="out_of_bag",
+        linear_path=True,
     ):
         self.hidden_units = hidden_units
         self.dropout = dropout
@@ -138,6 +138,7 @@ class InteractionModel(BaseEstimator):
         self.penalty_pooling = penalty_pooling
         self.input_screen = input_screen
         self.calibration = calibration
+        self.linear_path = linear_path
 
     # ----------------------------------------------------------------------------------- input checks
     def _as_matrix(self, X, fitting: bool) -> np.ndarray:
@@ -212,7 +213,7 @@ class InteractionModel(BaseEstimator):
 
         rng = np.random.default_rng(self.random_state)
         seeds = rng.integers(0, 2**31 - 1, size=int(self.n_ensemble))
-        options = dict(hidden_units=int(self.hidden_units), dropout=float(self.dropout),
+        options = dict(hidden_units=int(self.hidden_units), dropout=float(self.dropout), linear_path=bool(self.linear_path),
                        interaction_penalty=float(self.interaction_penalty), learning_rate=float(self.learning_rate),
                        epochs=int(self.epochs), patience=int(self.patience), device=self.device)
         splits = [self._split(rng, n) for _ in seeds]

@@ -80,9 +80,10 @@ def load_model(path):
 
     try:
         # Files written before the input group lasso, the penalty search, the adaptive refit, the
-        # input screen and the out-of-bag calibration were trained without them.
+        # input screen, the out-of-bag calibration and the towers' linear paths were trained without them.
         hyperparameters = {"input_penalty": 0.0, "penalty_search": False, "adaptive_inputs": 0.0, "penalty_pooling": "best",
-                           "input_screen": False, "calibration": "none", **meta["hyperparameters"]}
+                           "input_screen": False, "calibration": "none",
+                           "linear_path": False, **meta["hyperparameters"]}
         model = InteractionModel(**hyperparameters, cutoff=meta["cutoff"])
         n_features = int(meta["n_features"])
         names = meta["feature_names"]
@@ -98,7 +99,7 @@ def load_model(path):
         model.calibration_ = EffectCalibration.from_dict(meta.get("calibration"))
         networks = []
         for k in range(int(meta["n_members"])):
-            net = InteractionNet(n_features, int(model.hidden_units), float(model.dropout))
+            net = InteractionNet(n_features, int(model.hidden_units), float(model.dropout), bool(model.linear_path))
             state = {}
             for name, ref in net.state_dict().items():
                 arr = arrays[f"member{k}.{name}"]

@@ -54,6 +54,7 @@ def train_ensemble(
     *,
     hidden_units: int,
     dropout: float,
+    linear_path: bool = True,
     penalties: Penalties,
     interaction_penalty: float,
     learning_rate: float,
@@ -85,7 +86,7 @@ def train_ensemble(
         networks = []
         for seed in seeds:
             torch.manual_seed(int(seed))
-            networks.append(InteractionNet(x.shape[1], hidden_units, dropout))
+            networks.append(InteractionNet(x.shape[1], hidden_units, dropout, linear_path))
         torch.manual_seed(int(seeds[0]))  # dropout masks for the whole stack
         stacked = StackedInteractionNet(networks).to(dev)
         opt = torch.optim.Adam(stacked.parameters(), lr=learning_rate)
