@@ -12,6 +12,7 @@ per setting the means with SDs, DELICAITE's paired differences in the expected d
 95 % CIs, its verdicts against the issue-14 targets, and every setting where it loses.
 
     .venv-bench/bin/python Testing/benchmarks/bench_interaction.py [--seed-set tuning] [--quick] [--out FILE.json]
+    .venv-bench/bin/python Testing/benchmarks/bench_interaction.py --merge A.json B.json --out AB.json
 
 Run it in the separate bench venv (pip install -e '.[bench]'), never in .venv: see pyproject.toml.
 """
@@ -30,7 +31,6 @@ import warnings
 from importlib.metadata import version
 from pathlib import Path
 
-import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -104,6 +104,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="4 settings (n=900, p=10), the first 2 seeds")
     parser.add_argument("--seed-set", choices=("evaluation", "tuning"), default="evaluation")
     parser.add_argument("--seeds", type=int, default=None, help="only the first N seeds of the set")
+    parser.add_argument("--skip-seeds", type=int, default=0, metavar="K",
+                        help="start after the first K seeds of the set (to run the rest later and --merge)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="RUN.json",
+                        help="run nothing: combine the rows of earlier runs (say, of different seeds or methods) "
+                             "and summarise them as one run; paired differences use the seeds both methods ran")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
     parser.add_argument("--jobs", type=int, default=1, help="settings run in this many processes at once")
@@ -113,13 +118,16 @@ def main() -> None:
     parser.add_argument("--p", nargs="+", type=int, choices=FULL_GRID["p"], default=None,
                         help="only these numbers of covariates")
     args = parser.parse_args()
+    if args.merge:
+        _emit(merge([json.loads(path.read_text()) for path in args.merge]), args.out)
+        return
     _one_thread()
 
     grid = dict(QUICK_GRID if args.quick else FULL_GRID)
     for name, chosen in (("assignment", args.assignments), ("h_form", args.h_forms), ("n", args.n), ("p", args.p)):
         if chosen:
             grid[name] = tuple(chosen)
-    seeds = seeds_of(args.seed_set)[: (2 if args.quick and args.seeds is None else args.seeds)]
+    seeds = seeds_of(args.seed_set)[args.skip_seeds:][: (2 if args.quick and args.seeds is None else args.seeds)]
     methods = ["delicaite", *[m for m in args.methods if m != "delicaite"]] if "delicaite" in args.methods else args.methods
     if "delicaite" in methods and not set(BASELINES) <= set(methods):
         print("note: without every baseline the verdicts compare DELICAITE with those run only", file=sys.stderr)
@@ -134,7 +142,6 @@ def main() -> None:
     else:
         outcomes = [run(setting) for setting in settings]
     results = {setting_key(setting): outcome for setting, outcome in zip(settings, outcomes)}
-    lines = table(results)
     report = {
         "benchmark": "bench_interaction",
         "command": " ".join(["python", *sys.argv]),
@@ -142,14 +149,52 @@ def main() -> None:
         "wall_s": round(time.perf_counter() - start, 1),
         "machine": {"python": platform.python_version(), "processor": platform.machine(), "torch_threads": 1, "jobs": args.jobs,
                     "packages": {p: _version(p) for p in ("delicaite", "econml", "causalml", "scikit-learn", "torch", "numpy")}},
-        "table": lines,
-        "losses": {line["setting"]: line["losses"] for line in lines if line.get("losses")},
-        "results": results,
+        **_tabulated(results),
     }
+    _emit(report, args.out)
+
+
+def merge(runs: list[dict]) -> dict:
+    """Earlier runs as one: per setting and method the rows of every run (a seed run twice keeps its first
+    row), summarised again. The runs must share the seed set and the package versions."""
+    for key in ("seed_set", "n_test"):
+        if len({run[key] for run in runs}) > 1:
+            raise SystemExit(f"cannot merge runs with different {key}: {[run[key] for run in runs]}")
+    if len({json.dumps(run["machine"]["packages"], sort_keys=True) for run in runs}) > 1:
+        raise SystemExit("cannot merge runs made with different package versions: rerun them with one environment")
+    results = {}
+    for run in runs:
+        for key, outcome in run["results"].items():
+            merged = results.setdefault(key, {"setting": outcome["setting"], "rows": {}})
+            for name, seed_rows in outcome["rows"].items():
+                have = {row["seed"] for row in merged["rows"].setdefault(name, [])}
+                merged["rows"][name] += [row for row in seed_rows if row["seed"] not in have]
+    for outcome in results.values():
+        outcome["summary"] = summarise(outcome["rows"])
+        outcome["verdicts"] = verdicts(outcome["summary"])
+    methods = list(dict.fromkeys(name for run in runs for name in run["methods"]))
+    return {
+        "benchmark": "bench_interaction", "merged_from": [run["command"] for run in runs],
+        "seed_set": runs[0]["seed_set"], "seeds": sorted({seed for run in runs for seed in run["seeds"]}),
+        "seeds_per_method": {name: sorted({seed for run in runs if name in run["methods"] for seed in run["seeds"]})
+                             for name in methods},
+        "n_test": runs[0]["n_test"], "methods": methods, "wall_s": round(sum(run["wall_s"] for run in runs), 1),
+        "machine": runs[0]["machine"] | {"jobs": [run["machine"]["jobs"] for run in runs]},
+        **_tabulated(results),
+    }
+
+
+def _tabulated(results: dict) -> dict:
+    lines = table(results)
+    return {"table": lines, "losses": {line["setting"]: line["losses"] for line in lines if line.get("losses")},
+            "results": results}
+
+
+def _emit(report: dict, out: Path | None) -> None:
     text = json.dumps(report, indent=1)
     print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    if out:
+        out.write_text(text + "\n")
 
 
 def _one_thread() -> None:

@@ -64,12 +64,14 @@ def summarise(rows: dict[str, list[dict]]) -> dict:
         if len(ok) < len(seed_rows):
             summary["errors"] = [r["error"] for r in seed_rows if "error" in r]
         out[name] = summary
-    own = [r for r in rows.get("delicaite", []) if "error" not in r]
+    own = {r["seed"]: r["dcr"] for r in rows.get("delicaite", []) if "error" not in r}
     if own:
         for name, seed_rows in rows.items():
             if name == "delicaite" or any("error" in r for r in seed_rows):
                 continue
-            out[name]["delicaite_minus_this_dcr"] = paired_difference([r["dcr"] for r in own], [r["dcr"] for r in seed_rows])
+            shared = [r for r in seed_rows if r["seed"] in own]  # paired on the seeds both ran (a merged run)
+            out[name]["delicaite_minus_this_dcr"] = {
+                **paired_difference([own[r["seed"]] for r in shared], [r["dcr"] for r in shared]), "n_seeds": len(shared)}
     return out
 
 
