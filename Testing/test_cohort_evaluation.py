@@ -88,7 +88,9 @@ def test_report_has_every_section_and_no_patient_identifiers(physician):
                     "Table 3. PD prediction", "ROC curves", "DeLong tests", "Calibration",
                     "Overall survival: Maintain vs Alter", "Within TACE", "Within HAIC", "Policy value",
                     "Truth panel (simulated cohort)", "SIMULATED COHORT", "not validated for clinical use",
-                    "true propensity (simulation)", "No clear preference"):
+                    "true propensity (simulation)", "No clear preference",
+                    "Training (in-sample: the models were fitted on these patients)",  # Table 3's and DeLong's rows
+                    "Training rows are in-sample: they measure fit, not performance."):
         assert heading in html, heading
     assert not re.search(r"SIM\d{4}", html)  # patient identifiers stay in predictions.csv
     figures = physician["results"]["figures"]
