@@ -115,12 +115,21 @@ def _gt3(df: pd.DataFrame) -> np.ndarray:
     return (_col(df, "tumour_number").astype(str) == ">3").to_numpy(float)
 
 
+def true_h_terms(covariates_df: pd.DataFrame) -> pd.DataFrame:
+    """The columns the true h is linear in (PVTT, tumour number > 3, AFP ≥ 400, albumin − 38.8): what a
+    model that knew the truth's form would regress on (the benchmarks' noise-floor reference)."""
+    return pd.DataFrame({
+        "pvtt": _col(covariates_df, "pvtt").to_numpy(float),
+        "gt3": _gt3(covariates_df),
+        "afp400": (_col(covariates_df, "afp").to_numpy(float) >= 400).astype(float),
+        "alb": _col(covariates_df, "alb").to_numpy(float) - 38.8,
+    }, index=covariates_df.index)
+
+
 def _h_slopes(covariates_df: pd.DataFrame) -> np.ndarray:
-    pvtt = _col(covariates_df, "pvtt").to_numpy(float)
-    afp400 = (_col(covariates_df, "afp").to_numpy(float) >= 400).astype(float)
-    alb = _col(covariates_df, "alb").to_numpy(float)
-    c = _H
-    return c["pvtt"] * pvtt + c["gt3"] * _gt3(covariates_df) + c["afp400"] * afp400 + c["alb"] * (alb - 38.8)
+    terms, c = true_h_terms(covariates_df), _H
+    return (c["pvtt"] * terms["pvtt"] + c["gt3"] * terms["gt3"] + c["afp400"] * terms["afp400"]
+            + c["alb"] * terms["alb"]).to_numpy()
 
 
 def _g_slopes(covariates_df: pd.DataFrame) -> np.ndarray:

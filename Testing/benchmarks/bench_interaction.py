@@ -95,6 +95,7 @@ def table(results: dict) -> list[dict]:
             "haic_share": own["haic_share"], "true_haic_share": own["true_haic_share"], "dcr": own["dcr"],
             "oracle_dcr": own["oracle_dcr"], "coverage": own["coverage"], "best_baseline": v["best_baseline"],
             "best_baseline_dcr": best["dcr"], "dcr_minus_best_baseline": v["dcr_minus_best_baseline"],
+            "true_form": v.get("true_form"),
             "ok": {k: v[k] for k in ("abs_bias_ok", "share_ok", "dcr_ok")}, "losses": v["losses"]})
     return lines
 
@@ -155,8 +156,9 @@ def main() -> None:
 
 
 def merge(runs: list[dict]) -> dict:
-    """Earlier runs as one: per setting and method the rows of every run (a seed run twice keeps its first
-    row), summarised again. The runs must share the seed set and the package versions."""
+    """Earlier runs (or merges) as one: per setting and method the rows of every run (a seed run twice keeps
+    its row from the first run listed, so a rerun of some methods goes first), summarised again. The runs
+    must share the seed set and the package versions."""
     for key in ("seed_set", "n_test"):
         if len({run[key] for run in runs}) > 1:
             raise SystemExit(f"cannot merge runs with different {key}: {[run[key] for run in runs]}")
@@ -169,19 +171,25 @@ def merge(runs: list[dict]) -> dict:
             for name, seed_rows in outcome["rows"].items():
                 have = {row["seed"] for row in merged["rows"].setdefault(name, [])}
                 merged["rows"][name] += [row for row in seed_rows if row["seed"] not in have]
+    order = lambda key: tuple(FULL_GRID[k].index(results[key]["setting"][k]) for k in FULL_GRID)  # noqa: E731
+    results = {key: results[key] for key in sorted(results, key=order)}  # the grid's order, whatever the runs'
     for outcome in results.values():
         outcome["summary"] = summarise(outcome["rows"])
         outcome["verdicts"] = verdicts(outcome["summary"])
     methods = list(dict.fromkeys(name for run in runs for name in run["methods"]))
     return {
-        "benchmark": "bench_interaction", "merged_from": [run["command"] for run in runs],
+        "benchmark": "bench_interaction", "merged_from": [command for run in runs for command in run.get("merged_from", [run.get("command")])],
         "seed_set": runs[0]["seed_set"], "seeds": sorted({seed for run in runs for seed in run["seeds"]}),
         "seeds_per_method": {name: sorted({seed for run in runs if name in run["methods"] for seed in run["seeds"]})
                              for name in methods},
         "n_test": runs[0]["n_test"], "methods": methods, "wall_s": round(sum(run["wall_s"] for run in runs), 1),
-        "machine": runs[0]["machine"] | {"jobs": [run["machine"]["jobs"] for run in runs]},
+        "machine": runs[0]["machine"] | {"jobs": [jobs for run in runs for jobs in _as_list(run["machine"]["jobs"])]},
         **_tabulated(results),
     }
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def _tabulated(results: dict) -> dict:

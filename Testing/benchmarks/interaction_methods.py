@@ -10,6 +10,8 @@ h, where it has one.
   (main effects and interactions, nearly unpenalised), the best single-covariate rule (the covariate,
   threshold and direction with the highest inverse-propensity-weighted disease-control rate on the
   training sample), all HAIC, all TACE.
+- Reference: the logistic regression that knows the truth's form (true g, the terms of the true h), not
+  a rule anyone could fit: its |bias of h| shows what estimation alone costs at each sample size.
 - Peers, each given a tuned final stage (comparable effort): econml's DRLearner with a gradient-boosted
   final stage chosen by 3-fold cross-validation, econml's CausalForestDML tuned by its own tune() (out of
   sample R-score), causalml's X-learner on gradient boosting with its depth chosen by cross-validation.
@@ -25,7 +27,7 @@ from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegress
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 
-from tian_simulation import TianSample
+from tian_simulation import TianSample, interaction_terms
 
 FINAL_STAGE_GRID = {"max_depth": [2, 3], "min_samples_leaf": [10, 40], "n_estimators": [100], "learning_rate": [0.05]}
 OUTCOME_GRID = {"max_depth": [2, 3], "n_estimators": [100, 200]}
@@ -92,6 +94,26 @@ def fit_linear_logistic(train: TianSample, confounded: bool, seed: int):
 
     def predict(test: TianSample) -> Scores:
         h = interaction[0] + ((test.X.to_numpy() - mean) / scale) @ interaction[1:]
+        return Scores(h, h < 0, h)
+
+    return predict
+
+
+def fit_true_form_logistic(train: TianSample, confounded: bool, seed: int):
+    """A reference no one could fit, not a baseline: the logistic regression that knows the truth's form,
+    logit P(PD) = a + b·g(x) + T·(c + dᵀf(x))/2, with g the true main effect and f the terms the true h is
+    linear in (tian_simulation.interaction_terms); unpenalised and unweighted (with g known, the confounders
+    are adjusted for). Only its four coefficients of h are estimated, so its mean |bias of h| is what
+    estimation alone costs at the setting's sample size: the floor against which the targets are read."""
+    import statsmodels.api as sm
+
+    design = np.column_stack([np.ones(len(train.y)), train.g, train.T / 2,
+                              train.T[:, None] * interaction_terms(train.X.to_numpy(), train.h_form) / 2])
+    coefficients = sm.Logit(train.y, design).fit(disp=0, maxiter=200).params
+    intercept, slopes = coefficients[2], coefficients[3:]
+
+    def predict(test: TianSample) -> Scores:
+        h = intercept + interaction_terms(test.X.to_numpy(), test.h_form) @ slopes
         return Scores(h, h < 0, h)
 
     return predict
@@ -180,5 +202,6 @@ def fit_xlearner(train: TianSample, confounded: bool, seed: int):
 OWN = {"delicaite": fit_delicaite}
 BASELINES = {"tian_lasso": fit_tian_lasso, "linear_logistic": fit_linear_logistic,
              "best_single_rule": fit_best_single_rule, "all_haic": _constant(True), "all_tace": _constant(False)}
+REFERENCES = {"true_form_logistic": fit_true_form_logistic}  # not a rule: the noise floor of the setting
 PEERS = {"econml_drlearner": fit_drlearner, "econml_causal_forest": fit_causal_forest, "causalml_xlearner": fit_xlearner}
-METHODS = {**OWN, **BASELINES, **PEERS}
+METHODS = {**OWN, **BASELINES, **REFERENCES, **PEERS}

@@ -42,6 +42,7 @@ class TianSample:
     propensity: np.ndarray  # true P(T = +1 | x)
     p_tace: np.ndarray  # true P(PD | x, TACE)
     p_haic: np.ndarray  # true P(PD | x, HAIC)
+    h_form: str = "linear"  # the form of h that drew the sample (interaction_terms)
 
     @property
     def therapy(self) -> np.ndarray:
@@ -68,12 +69,21 @@ def main_effect(x: np.ndarray) -> np.ndarray:
     return -0.3 + 0.6 * x[:, 1] - 0.5 * x[:, 3] + 0.4 * x[:, 5] + 0.5 * (x[:, 3] ** 2 - 1.0)
 
 
-def interaction(x: np.ndarray, h_form: str) -> np.ndarray:
+_H_COEFFICIENTS = {"linear": (0.2, 1.0, -0.8, 0.6), "nonlinear": (-0.4, 0.7, -0.8, 0.8)}  # intercept, then per term
+
+
+def interaction_terms(x: np.ndarray, h_form: str) -> np.ndarray:
+    """The columns h is linear in: (x1, x3, x5) for the linear form, (x1² − 1, x3, [x5 > 0]) for the other."""
     if h_form == "linear":
-        return 0.2 + 1.0 * x[:, 0] - 0.8 * x[:, 2] + 0.6 * x[:, 4]
+        return np.column_stack([x[:, 0], x[:, 2], x[:, 4]])
     if h_form == "nonlinear":
-        return -0.4 + 0.7 * (x[:, 0] ** 2 - 1.0) - 0.8 * x[:, 2] + 0.8 * (x[:, 4] > 0)
+        return np.column_stack([x[:, 0] ** 2 - 1.0, x[:, 2], (x[:, 4] > 0).astype(float)])
     raise ValueError(f"h_form must be one of {H_FORMS}, got {h_form!r}")
+
+
+def interaction(x: np.ndarray, h_form: str) -> np.ndarray:
+    intercept, *slopes = _H_COEFFICIENTS.get(h_form, (0.0,))
+    return intercept + interaction_terms(x, h_form) @ np.array(slopes)
 
 
 def propensity(x: np.ndarray, assignment: str) -> np.ndarray:
@@ -96,7 +106,7 @@ def simulate(n: int, p: int, *, h_form: str = "linear", assignment: str = "rando
     p_tace, p_haic = expit(g - h / 2.0), expit(g + h / 2.0)
     y = (rng.random(n) < np.where(t > 0, p_haic, p_tace)).astype(int)
     X = pd.DataFrame(x, columns=[f"x{j + 1}" for j in range(p)])
-    return TianSample(X=X, T=t, y=y, g=g, h=h, propensity=e, p_tace=p_tace, p_haic=p_haic)
+    return TianSample(X=X, T=t, y=y, g=g, h=h, propensity=e, p_tace=p_tace, p_haic=p_haic, h_form=h_form)
 
 
 def disease_control_rate(sample: TianSample, haic: np.ndarray) -> float:
