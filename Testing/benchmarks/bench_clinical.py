@@ -61,20 +61,19 @@ def true_form_reference(cohort, splits: pd.DataFrame) -> dict:
     (logit P(PD) = a + b·g(x) + T·(c + dᵀf(x))/2, g the true main effect, f simulate.true_h_terms),
     unpenalised, fitted on the same training patients and scored on the same test patients as the truth
     panel. Its bias of h is what estimation alone costs with this many patients."""
-    import statsmodels.api as sm
     from scipy.special import expit
 
     from DELICAITELib.cohort.splits import TRAINING
     from DELICAITELib.simulate import true_h_terms
+    from interaction_methods import true_form_interaction
 
     sets = splits.set_index("patient_id").loc[list(cohort.patient_id), "set"].to_numpy()
     pd_known = ~np.isnan(np.asarray(cohort.pd, dtype=float))
     train, test = (sets == TRAINING) & pd_known, sets != TRAINING
     g, h, t = np.asarray(cohort.true_g), np.asarray(cohort.true_h), np.asarray(cohort.T, dtype=float)
     terms = true_h_terms(cohort.covariates).to_numpy()
-    design = np.column_stack([np.ones(len(g)), g, t / 2, t[:, None] * terms / 2])
-    coefficients = sm.Logit(np.asarray(cohort.pd, dtype=float)[train], design[train]).fit(disp=0, maxiter=200).params
-    h_hat = coefficients[2] + terms @ coefficients[3:]
+    intercept, slopes = true_form_interaction(np.asarray(cohort.pd)[train], g[train], t[train], terms[train])
+    h_hat = intercept + terms @ slopes
     haic = h_hat < 0
     control = 1 - expit(g + np.where(haic, 1.0, -1.0) * h / 2)
     return {"bias_h": float(np.mean((h_hat - h)[test])), "haic_share": float(np.mean(haic[test])),

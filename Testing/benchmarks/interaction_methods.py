@@ -99,18 +99,24 @@ def fit_linear_logistic(train: TianSample, confounded: bool, seed: int):
     return predict
 
 
+def true_form_interaction(y, g, t, terms) -> tuple[float, np.ndarray]:
+    """(c, d) of logit P(PD) = a + b·g + T·(c + dᵀterms)/2, unpenalised: h = c + dᵀterms (shared by
+    both benchmarks' true-form references)."""
+    import statsmodels.api as sm
+
+    design = np.column_stack([np.ones(len(g)), g, t / 2, t[:, None] * terms / 2])
+    coefficients = sm.Logit(np.asarray(y, dtype=float), design).fit(disp=0, maxiter=200).params
+    return float(coefficients[2]), coefficients[3:]
+
+
 def fit_true_form_logistic(train: TianSample, confounded: bool, seed: int):
     """A reference no one could fit, not a baseline: the logistic regression that knows the truth's form,
     logit P(PD) = a + b·g(x) + T·(c + dᵀf(x))/2, with g the true main effect and f the terms the true h is
     linear in (tian_simulation.interaction_terms); unpenalised and unweighted (with g known, the confounders
     are adjusted for). Only its four coefficients of h are estimated, so its mean |bias of h| is what
     estimation alone costs at the setting's sample size: the floor against which the targets are read."""
-    import statsmodels.api as sm
-
-    design = np.column_stack([np.ones(len(train.y)), train.g, train.T / 2,
-                              train.T[:, None] * interaction_terms(train.X.to_numpy(), train.h_form) / 2])
-    coefficients = sm.Logit(train.y, design).fit(disp=0, maxiter=200).params
-    intercept, slopes = coefficients[2], coefficients[3:]
+    intercept, slopes = true_form_interaction(train.y, train.g, train.T,
+                                              interaction_terms(train.X.to_numpy(), train.h_form))
 
     def predict(test: TianSample) -> Scores:
         h = intercept + interaction_terms(test.X.to_numpy(), test.h_form) @ slopes

@@ -99,13 +99,14 @@ def verdicts(summary: dict) -> dict:
     floor = summary.get(FLOOR)
     if floor and floor.get("n_seeds"):  # what estimation alone costs: the true-form logistic's misses
         result["true_form"] = {"mean_abs_bias": floor["mean_abs_bias"], "share_gap": floor["share_gap"]}
-    beside = lambda key: f"; the true-form logistic's: {result['true_form'][key]:+.3f}" if "true_form" in result else ""  # noqa: E731
+    def beside(key: str, form: str) -> str:
+        return f"; the true-form logistic's: {result['true_form'][key]:{form}}" if "true_form" in result else ""
+
     if not result["abs_bias_ok"]:
-        losses.append(f"mean |bias of h| {own['mean_abs_bias']:.3f} > {TARGETS['abs_bias']}"
-                      + beside("mean_abs_bias").replace("+", ""))
+        losses.append(f"mean |bias of h| {own['mean_abs_bias']:.3f} > {TARGETS['abs_bias']}" + beside("mean_abs_bias", ".3f"))
     if not result["share_ok"]:
         losses.append(f"HAIC share off the truth by {own['share_gap']:+.3f} (target within ±{TARGETS['share_gap']}"
-                      + beside("share_gap") + ")")
+                      + beside("share_gap", "+.3f") + ")")
     if result["dcr_ok"] is False:
         losses.append(f"disease-control rate below {best}'s: {difference['mean']:+.4f} "
                       f"[{difference['lo']:+.4f}, {difference['hi']:+.4f}]")
