@@ -80,6 +80,7 @@ class DELICAITESegmentWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoad
                                    (self.ui.restrictTumourButton, "restrict_tumour_to_liver")):
             button.connect("clicked(bool)", lambda checked=False, name=correction: self.onCorrection(name))
         self.ui.undoCorrectionButton.connect("clicked(bool)", self.onUndoCorrection)
+        self.ui.growTumourButton.connect("clicked(bool)", self.onGrowTumour)
         self.ui.pickSlicesButton.connect("clicked(bool)", self.onPickSlices)
         self.ui.slicesTableWidget.connect("cellClicked(int,int)", self.onSliceRowClicked)
 
@@ -117,7 +118,8 @@ class DELICAITESegmentWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoad
         self.ui.cancelButton.enabled = running
         ready = bool(volume and segmentation) and not running
         for button in (self.ui.editInSegmentEditorButton, self.ui.keepLargestLiverButton, self.ui.fillHolesButton,
-                       self.ui.smoothButton, self.ui.restrictTumourButton, self.ui.pickSlicesButton):
+                       self.ui.smoothButton, self.ui.restrictTumourButton, self.ui.pickSlicesButton,
+                       self.ui.growTumourButton):
             button.enabled = ready
         self.ui.undoCorrectionButton.enabled = ready and self.logic.canUndo(segmentation)
 
@@ -166,6 +168,16 @@ class DELICAITESegmentWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoad
         with slicer.util.tryWithErrorDisplay("The correction failed.", waitCursor=True):
             self.ui.statusLabel.text = self.logic.applyCorrection(
                 parameters.outputSegmentation, parameters.inputVolume, name)
+        self.updateGUI()
+
+    def onGrowTumour(self):
+        parameters = self._parameterNode
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
+            return
+        crosshair = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLCrosshairNode")
+        with slicer.util.tryWithErrorDisplay("Could not grow the tumour from that point.", waitCursor=True):
+            self.ui.statusLabel.text = self.logic.growTumourAt(
+                parameters.outputSegmentation, parameters.inputVolume, crosshair.GetCrosshairRAS())
         self.updateGUI()
 
     def onUndoCorrection(self):
@@ -218,6 +230,7 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
         ScriptedLoadableModuleLogic.__init__(self)
         self.runner = DELICAITESupport.BackgroundRunner()
         self._undo = {}  # segmentation node ID -> label map before the last fix
+        self.lastReview = None  # the plausibility gate's verdict on the last automatic mask
 
     def getParameterNode(self):
         return DELICAITESegmentParameterNode(super().getParameterNode())
@@ -227,11 +240,12 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
     def segment(self, volumeNode, segmentationNode=None, device="cpu", progress=None):
         """Segment in this process (blocks); returns the segmentation node (a new one when None is given)."""
         from DELICAITELib import mrml
-        from DELICAITELib.segmentation.backends import segment_ct
+        from DELICAITELib.segmentation.backends import automatic_mask
 
         image = mrml.image_from_volume_node(volumeNode)
-        label = segment_ct(image, device=device, progress=progress)
-        return self._writeLabel(volumeNode, segmentationNode, label)
+        result = automatic_mask(image, device=device, progress=progress)
+        self.lastReview = result.review
+        return self._writeLabel(volumeNode, segmentationNode, result.label)
 
     def segmentInBackground(self, volumeNode, segmentationNode, device="auto", onProgress=None, onDone=None):
         """Segment in a PythonSlicer process; returns at once.
@@ -242,6 +256,7 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
         """
         import SimpleITK as sitk
         from DELICAITELib import jobs, mrml
+        from DELICAITELib.segmentation.plausibility import MaskReview, review_path
 
         if self.isRunning():
             raise RuntimeError("a segmentation is already running; cancel it first")
@@ -264,7 +279,8 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
                 if job.succeeded:
                     label = sitk.ReadImage(labelPath)
                     node = self._writeLabel(volumeNode, segmentationNode, label)
-                    message = self._volumesMessage(label)
+                    self.lastReview = MaskReview.read(review_path(labelPath))
+                    message = self._volumesMessage(label, self.lastReview)
                 else:
                     message = job.failure_message()
             except Exception as error:  # noqa: BLE001 — e.g. the volume was deleted meanwhile
@@ -296,11 +312,15 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
         return segmentationNode
 
     @staticmethod
-    def _volumesMessage(label):
+    def _volumesMessage(label, review=None):
+        """The volumes, and the plausibility gate's warning when the automatic mask failed it."""
         from DELICAITELib.io import label_volumes_ml
 
         volumes = label_volumes_ml(label)
-        return f"Liver {volumes['liver_ml']:.0f} mL, tumour {volumes['tumour_ml']:.0f} mL."
+        text = f"Liver {volumes['liver_ml']:.0f} mL, tumour {volumes['tumour_ml']:.0f} mL."
+        if review is not None and not review.plausible:
+            text += f" WARNING: {review.message()}."
+        return text
 
     # ------------------------------------------------------------------ corrections
 
@@ -317,6 +337,19 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
         mrml.update_segmentation_node(segmentationNode, after)
         self._undo[segmentationNode.GetID()] = before
         return f"{what[0].upper()}{what[1:]}. {self._volumesMessage(after)}"
+
+    def growTumourAt(self, segmentationNode, volumeNode, pointRAS):
+        """Grow a tumour from ``pointRAS`` (mm) inside the liver into the Tumor segment; undoable."""
+        from DELICAITELib import mrml
+        from DELICAITELib.segmentation.backends import grow_seeded_tumours
+
+        before = mrml.label_from_segmentation_node(segmentationNode, volumeNode)
+        image = mrml.image_from_volume_node(volumeNode)
+        after = grow_seeded_tumours(image, before, [tuple(pointRAS)])
+        mrml.update_segmentation_node(segmentationNode, after)
+        self._undo[segmentationNode.GetID()] = before
+        r, a, s = pointRAS
+        return f"Grew a tumour from R {r:.1f}, A {a:.1f}, S {s:.1f}. {self._volumesMessage(after)}"
 
     def canUndo(self, segmentationNode):
         return segmentationNode is not None and segmentationNode.GetID() in self._undo

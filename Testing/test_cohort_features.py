@@ -2,7 +2,7 @@
 
 The cohort (built once): three cases from 3D-IRCADb-01 patient 17 shrunk by different factors (AP; VP =
 the AP smoothed, so the phases differ; the reference label map), the synthetic phantom without a mask
-(auto-segmented), one case whose AP file is not an image, one covariates-only patient and two more
+(auto-segmented, and refused by the plausibility gate: it has no lungs), one case whose AP file is not an image, one covariates-only patient and two more
 patients given the images of the first. The resume, Dask and settings tests use the same cohort without
 the phantom ("fast": auto-segmentation costs seconds per process); its features come from the same files.
 """
@@ -35,8 +35,8 @@ from DELICAITELib.slices import largest_tumour_slices
 SHRINK = {0: [4, 4, 2], 1: [3, 3, 2], 2: [4, 4, 3]}  # manifest row → shrink factors of IRCADb-17
 PHANTOM_ROW, BROKEN_ROW, COVARIATES_ONLY_ROW = 3, 4, 5
 COPY_ROWS = [6, 7]  # the images of row 0 under other ids
-GOOD_ROWS = [0, 1, 2, PHANTOM_ROW, *COPY_ROWS]
-FAST_GOOD_ROWS = [r for r in GOOD_ROWS if r != PHANTOM_ROW]
+GOOD_ROWS = [0, 1, 2, *COPY_ROWS]
+FAST_GOOD_ROWS = GOOD_ROWS
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +95,8 @@ def case_files(out: Path) -> dict[str, tuple[int, int]]:
     return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / "cases").glob("*.json")}
 
 
-def serial_table(serial, without_phantom: bool = False) -> pd.DataFrame:
-    table = read_features(serial[0] / "features.csv")
-    return table.drop(index=GOOD_ROWS.index(PHANTOM_ROW)).reset_index(drop=True) if without_phantom else table
+def serial_table(serial) -> pd.DataFrame:
+    return read_features(serial[0] / "features.csv")
 
 
 def assert_same_table(out: Path, reference: pd.DataFrame) -> None:
@@ -116,10 +115,10 @@ def test_serial_table_equals_direct_extraction(serial, cohort_dir, ids):
     ap, vp = [n for n in names if n.startswith("AP_")], [n for n in names if n.startswith("VP_")]
     assert len(ap) == len(vp) > 100 and len(ap) + len(vp) == len(names)
     assert [n[3:] for n in ap] == [n[3:] for n in vp]
-    assert (run.done, run.resumed, run.failed) == (len(GOOD_ROWS), 0, 1)
+    assert (run.done, run.resumed, run.failed) == (len(GOOD_ROWS), 0, 2)
     manifest = pd.read_csv(cohort_dir / "manifest.csv", dtype=str, keep_default_na=False)
     settings_version = load_radiomics_settings()[1]
-    for row in [r for r in GOOD_ROWS if r != PHANTOM_ROW]:
+    for row in GOOD_ROWS:
         paths = [cohort_dir / manifest.loc[row, c] if manifest.loc[row, c] else None for c in ("ap", "vp", "mask")]
         record = read_case_file(out / "cases" / f"{ids[row]}.json")
         case = load_case(*paths)
@@ -138,28 +137,24 @@ def test_serial_table_equals_direct_extraction(serial, cohort_dir, ids):
         np.testing.assert_array_equal(rows.loc[ids[row]], rows.loc[ids[0]])
 
 
-def test_phantom_without_mask_is_auto_segmented(serial, cohort_dir, ids):
-    """The automatic label map is kept for review, and the case's slices and features come from it."""
+def test_phantom_without_mask_is_refused_not_guessed(serial, ids):
+    """The phantom's automatic liver cannot be checked against any lung (it has none): the gate refuses it,
+    the failure says what to do, and no features are made from it."""
     out, _ = serial
-    record = read_case_file(out / "cases" / f"{ids[PHANTOM_ROW]}.json")
-    assert record["mask_source"].startswith("automatic")
-    label = sitk.ReadImage(str(out / "cases" / record["segmentation_file"]))
-    case = load_case(cohort_dir / "images" / "phantom_ap.nii.gz", cohort_dir / "images" / "phantom_vp.nii.gz", label)
-    assert label.GetSize() == make_phantom().label.GetSize()
-    slices = largest_tumour_slices(case.label)
-    assert record["slices"] == [{"index": s.index, "area_mm2": s.area_mm2} for s in slices]
-    direct = extract_radiomics({"AP": case.ap, "VP": case.vp}, case.label, [s.index for s in slices])
-    table = read_features(out / "features.csv").set_index("patient_id")
-    np.testing.assert_allclose(table.loc[ids[PHANTOM_ROW], list(direct)].to_numpy(float),
-                               np.array(list(direct.values()), float), rtol=1e-12)
+    failures = pd.read_csv(out / "failures.csv", dtype=str).set_index("patient_id")
+    error = failures.loc[ids[PHANTOM_ROW], "error"]
+    assert "automatic liver mask is implausible" in error and "no lung base in the field of view" in error
+    assert "draw the liver and tumour" in error
+    assert not (out / "cases" / f"{ids[PHANTOM_ROW]}.json").exists()
+    assert ids[PHANTOM_ROW] not in set(read_features(out / "features.csv")["patient_id"])
 
 
 def test_broken_case_recorded_and_others_finish(serial, ids):
     out, run = serial
     failures = pd.read_csv(out / "failures.csv", dtype=str)
-    assert list(failures["patient_id"]) == [ids[BROKEN_ROW]]
-    assert failures["error"][0].startswith("cannot read images/broken_ap.nii.gz")
-    assert str(out.parent) not in failures["error"][0]  # no absolute paths in a file that travels
+    assert list(failures["patient_id"]) == [ids[PHANTOM_ROW], ids[BROKEN_ROW]]
+    assert failures["error"][1].startswith("cannot read images/broken_ap.nii.gz")
+    assert str(out.parent) not in " ".join(failures["error"])  # no absolute paths in a file that travels
     assert sorted(case_files(out)) == sorted(f"{ids[r]}.json" for r in GOOD_ROWS)
     assert not list((out / "cases").glob(".*"))  # no temporary files
     assert ids[COVARIATES_ONLY_ROW] not in set(failures["patient_id"])
@@ -191,12 +186,12 @@ def test_resume_after_sigkill_writes_each_case_once(serial, fast_dir, ids, tmp_p
     assert not list((out / "cases").glob(".*")) and not list(out.glob(".*"))  # no temporary files left
     table = read_features(out / "features.csv")
     assert sorted(table["patient_id"]) == sorted(ids[r] for r in FAST_GOOD_ROWS)  # each case exactly once
-    assert_same_table(out, serial_table(serial, without_phantom=True))
+    assert_same_table(out, serial_table(serial))
 
 
 def test_two_workers_give_the_serial_table(serial, cohort_dir, tmp_path):
     run = extract_cohort_features(cohort_dir, tmp_path, workers=2)
-    assert (run.done, run.failed) == (len(GOOD_ROWS), 1)
+    assert (run.done, run.failed) == (len(GOOD_ROWS), 2)
     assert_same_table(tmp_path, serial_table(serial))
 
 
@@ -207,7 +202,7 @@ def test_dask_cluster_gives_the_serial_table(serial, fast_dir, tmp_path, capsys)
         code = main(["cohort", "features", "--cohort", str(fast_dir), "--out", str(tmp_path),
                      "--scheduler", cluster.scheduler_address, "--no-progress"])
     assert code == 2 and "1 case(s) failed" in capsys.readouterr().err
-    assert_same_table(tmp_path, serial_table(serial, without_phantom=True))
+    assert_same_table(tmp_path, serial_table(serial))
 
 
 def test_changed_settings_or_half_files_are_redone(serial, fast_dir, ids, tmp_path):
@@ -224,7 +219,7 @@ def test_changed_settings_or_half_files_are_redone(serial, fast_dir, ids, tmp_pa
     (out / "cases" / f"{ids[1]}.json").write_text('{"format": "delicaite-case-features", "feat')  # half a file
     run = extract_cohort_features(fast_dir, out)
     assert (run.done, run.resumed, run.failed) == (2, len(FAST_GOOD_ROWS) - 2, 1)
-    assert_same_table(out, serial_table(serial, without_phantom=True))
+    assert_same_table(out, serial_table(serial))
 
 
 def test_covariates_only_cohort_says_nothing_to_extract(tmp_path, capsys):
@@ -254,7 +249,7 @@ def test_deep_encoder_adds_vit_columns_and_a_new_encoder_redoes_the_cases(serial
     cnn_columns = [c for c in table.columns if c.startswith("deep_cnn")]
     assert len(cnn_columns) == 2 * (1 + 512) + 1 and "deep_cnn_stacked_prob" in cnn_columns
     # radiomics as without the encoder; the deep columns as the encoder gives them for that case directly
-    radiomics = serial_table(serial, without_phantom=True)
+    radiomics = serial_table(serial)
     np.testing.assert_allclose(table[radiomics.columns[1:]].to_numpy(float), radiomics.iloc[:, 1:].to_numpy(float),
                                rtol=1e-9, atol=1e-12)
     manifest = pd.read_csv(fast_dir / "manifest.csv", dtype=str, keep_default_na=False)

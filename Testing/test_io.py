@@ -106,6 +106,34 @@ def test_series_with_a_missing_slice_warns(hcc009_dir, tmp_path):
     assert image.GetSize() == (512, 512, 5)
 
 
+def test_series_of_two_acquisitions_at_the_same_positions_reads_one(tmp_path):
+    # HCC_002's arterial series holds two acquisitions (AcquisitionNumber 1 and 2) at the same 109 positions;
+    # read as one they made a 218-slice volume with the body twice along z
+    folder = shared_path("hcc-tace-seg", "HCC_002", "series-4-recon2-liver-3-phase-ap")
+    for name in [f"{a}-{i:03d}.dcm" for a in (1, 2) for i in range(40, 46)]:
+        (tmp_path / name).symlink_to(folder / name)
+    with pytest.warns(UserWarning, match=r"2 acquisitions at the same slice positions .* read acquisition 1 \(6 slices\)"):
+        image = read_image(tmp_path)
+    assert image.GetSize() == (512, 512, 6)
+    assert image.GetSpacing()[2] == pytest.approx(2.5)
+    first = pydicom.dcmread(folder / "1-040.dcm")
+    z = int(np.argmin([abs(image.TransformIndexToPhysicalPoint((0, 0, k))[2] - float(first.ImagePositionPatient[2]))
+                       for k in range(6)]))
+    expected = first.pixel_array * float(first.RescaleSlope) + float(first.RescaleIntercept)
+    assert np.array_equal(sitk.GetArrayViewFromImage(image)[z], expected)
+
+
+def test_duplicated_slice_without_an_acquisition_number_is_refused(hcc009_dir, tmp_path):
+    for name in ("1-01.dcm", "1-02.dcm", "1-03.dcm"):
+        (tmp_path / name).symlink_to(hcc009_dir / VP_SERIES / name)
+    copy = pydicom.dcmread(hcc009_dir / VP_SERIES / "1-02.dcm")
+    copy.SOPInstanceUID = pydicom.uid.generate_uid()
+    copy.save_as(tmp_path / "copy-of-1-02.dcm")
+    with pytest.raises(ImageError) as error:
+        read_image(tmp_path)
+    assert_one_line(error, "1 slice(s) at a position another slice already holds", "remove the duplicated files")
+
+
 def test_folders_without_one_ct_series_are_refused(ircadb17_dir):
     with pytest.raises(ImageError) as error:
         read_image(ircadb17_dir)  # the patient folder, not its PATIENT_DICOM

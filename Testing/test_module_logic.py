@@ -72,6 +72,19 @@ def test_segment_logic_segments_fixes_undoes_and_picks_slices(app, phantom, phan
     with pytest.raises(ValueError, match="unknown correction"):
         logic.applyCorrection(node, ap, "make_it_pretty")
 
+    # one click on the lesion (the crosshair, in RAS) grows it into the Tumor segment; undo takes it back
+    tumour = sitk.GetArrayViewFromImage(phantom.label) == 2
+    z, y, x = (int(round(c)) for c in np.argwhere(tumour).mean(axis=0))
+    x += int(round(18.0 / phantom.label.GetSpacing()[0]))  # on the enhancing rim, off the necrotic core
+    lx, ly, lz = phantom.label.TransformIndexToPhysicalPoint((x, y, z))
+    without = _label(node, ap)
+    message = logic.growTumourAt(node, ap, (-lx, -ly, lz))
+    assert message.startswith("Grew a tumour from R") and "tumour" in message
+    grown = _label(node, ap) == 2
+    assert grown[z, y, x] and not (grown & (without == 0)).any()  # from the clicked voxel, inside the liver
+    logic.undoCorrection(node)
+    assert np.array_equal(_label(node, ap), without)
+
     markups, positions = logic.pickLargestSlices(ap, truth)
     expected = largest_tumour_slices(phantom.label)
     assert [p["index"] for p in positions] == [s.index for s in expected]
@@ -91,6 +104,9 @@ def test_segment_logic_background_process_reports_and_cancels(app, phantom_nodes
     run_to_the_end(logic.runner)  # the timer's next tick collects the events and the label
     assert done["ok"], done["message"]
     assert done["message"].startswith("Liver ")
+    # the phantom has no lungs: the gate's warning is shown beside the views, not buried in a log
+    assert "WARNING: the automatic liver mask is implausible" in done["message"]
+    assert not logic.lastReview.plausible and "no lung base" in logic.lastReview.problems[0]
     assert done["node"].GetSegmentation().GetSegmentIdBySegmentName("Tumor")
     steps = [f for f in fractions if f is not None]
     assert steps and steps == sorted(steps) and steps[-1] == 1.0

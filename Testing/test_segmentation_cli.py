@@ -57,22 +57,57 @@ def test_eval_seg_on_ircadb17(ircadb17_dir, ircadb17_segmented, tmp_path, capsys
                                                    ["liver_ml"] - liver["volume_error_ml"], rel=1e-6)
 
 
-def test_case_without_mask_segments_automatically(ircadb17_dir, ircadb17_segmented, tmp_path, capsys):
+def lesion_seeds_ras(label: sitk.Image, count: int) -> list[str]:
+    """One click per lesion, as a reader would place it: the deepest point of each of the ``count``
+    largest tumours of ``label``, as "R,A,S" text."""
+    components = sitk.RelabelComponent(sitk.ConnectedComponent(label == 2), sortByObjectSize=True)
+    seeds = []
+    for k in range(1, count + 1):
+        depth = sitk.GetArrayFromImage(sitk.SignedMaurerDistanceMap(components == k, insideIsPositive=True,
+                                                                    useImageSpacing=True))
+        z, y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+        lx, ly, lz = label.TransformIndexToPhysicalPoint((int(x), int(y), int(z)))
+        seeds.append(f"{-lx:.1f},{-ly:.1f},{lz:.1f}")
+    return seeds
+
+
+def test_case_without_mask_needs_a_drawn_or_seeded_tumour(ircadb17_dir, ircadb17_label, tmp_path, capsys):
+    """The shipped weights' held-out tumour Dice is far below the bar, so the automatic tumour is withheld:
+    without seeds the case stops and says what to do; one click per lesion makes it a whole case."""
     clinical = tmp_path / "case.json"
     clinical.write_text(json.dumps(DEMO_CLINICAL))
-    out = tmp_path / "case"
     ct = ircadb17_dir / "PATIENT_DICOM"
-    status, _, stderr = run_cli(capsys, "case", "--ap", ct, "--vp", ct, "--clinical", clinical,
-                                "--model", demo_model_dir(), "--out", out, "--device", "cpu")
-    if status == 2 and "no tumour voxels" in stderr:
-        pytest.fail("the shipped network found no tumour on IRCADb-17, which it was trained on")
+    common = ("case", "--ap", ct, "--vp", ct, "--clinical", clinical, "--model", demo_model_dir(), "--device", "cpu")
+    status, _, stderr = run_cli(capsys, *common, "--out", tmp_path / "unseeded")
+    assert status == 2
+    assert "automatic tumour is withheld" in stderr and "--tumour-seed R,A,S" in stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "unseeded" / "result.json").exists()
+
+    seeds = lesion_seeds_ras(ircadb17_label, 2)
+    out = tmp_path / "seeded"
+    status, _, stderr = run_cli(capsys, *common, "--out", out, *[f"--tumour-seed={s}" for s in seeds])
     assert status == 0, stderr
     result = json.loads((out / "result.json").read_text())
     assert result["mask_source"].startswith("automatic")
-    # The slices come from the automatic mask: they must hold its largest tumour areas.
-    auto = sitk.GetArrayFromImage(sitk.ReadImage(str(ircadb17_segmented)))
-    areas = (auto == 2).sum(axis=(1, 2))
-    assert [s["index"] for s in result["slices"]] == list(np.argsort(-areas, kind="stable")[:3])
+    assert result["recommendation"] in ("TACE", "HAIC")
+    assert not any("withheld" in w for w in result["warnings"])  # the user seeded: nothing left to do
+    # the slices come from the seeded tumours: the reference's largest tumour slices are among them
+    reference_areas = (sitk.GetArrayViewFromImage(ircadb17_label) == 2).sum(axis=(1, 2))
+    picked = [s["index"] for s in result["slices"]]
+    assert all(reference_areas[i] > 0 for i in picked)
+    assert int(np.argmax(reference_areas)) in range(min(picked) - 3, max(picked) + 4)
+
+
+def test_seed_outside_the_liver_is_refused_in_one_line(ircadb17_dir, tmp_path, capsys):
+    status, _, stderr = run_cli(capsys, "segment", ircadb17_dir / "PATIENT_DICOM", "--out", tmp_path / "s.nii.gz",
+                                "--tumour-seed", "0,0,0", "--device", "cpu")
+    assert status == 2
+    assert "tumour seed at R,A,S = (0, 0, 0) mm" in stderr.strip().splitlines()[-1]
+    status, _, stderr = run_cli(capsys, "segment", ircadb17_dir / "PATIENT_DICOM", "--out", tmp_path / "s.nii.gz",
+                                "--tumour-seed", "1,2")
+    assert status == 2 and "three numbers in mm, R,A,S" in stderr
+    status, _, stderr = run_cli(capsys, "segment", ircadb17_dir / "PATIENT_DICOM", "--out", tmp_path / "seg")
+    assert status == 2 and "name the label map with one of" in stderr
 
 
 def test_totalsegmentator_backend_without_the_package(ircadb17_dir, tmp_path, capsys):

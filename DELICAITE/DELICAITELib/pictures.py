@@ -47,20 +47,48 @@ def draw_slices(axes_rows, images: Mapping[str, sitk.Image], label: sitk.Image, 
             ax.set_axis_off()
 
 
-def write_segmentation_preview(path: Path, image: sitk.Image, label: sitk.Image, n_slices: int = 3) -> Path:
-    """Three axial slices spread through the liver (25/50/75 % of its extent) with the outlines."""
+def write_segmentation_preview(path: Path, image: sitk.Image, label: sitk.Image, n_slices: int = 3,
+                               title: str = "") -> Path:
+    """Three whole axial slices spread through the liver (20/50/80 % of its extent) and one coronal view
+    through its centre, with the outlines: the whole body is shown, so a mask that takes in the stomach,
+    heart or pelvis is seen at a glance."""
     from .io import label_volumes_ml
 
-    liver_slices = np.flatnonzero((sitk.GetArrayViewFromImage(label) >= 1).any(axis=(1, 2)))
+    label_array = sitk.GetArrayViewFromImage(label)
+    liver_slices = np.flatnonzero((label_array >= 1).any(axis=(1, 2)))
     if liver_slices.size == 0:
         indices = [image.GetSize()[2] // 2]
     else:
-        quantiles = np.linspace(0, 1, n_slices + 2)[1:-1]
+        quantiles = np.linspace(0.2, 0.8, n_slices)
         indices = sorted({int(v) for v in np.quantile(liver_slices, quantiles, method="nearest")})
     volumes = label_volumes_ml(label)
-    fig, axes = plt.subplots(1, len(indices), figsize=(3.4 * len(indices), 3.6), constrained_layout=True, squeeze=False)
-    draw_slices(axes, {"CT": image}, label, indices, [""] * len(indices))
-    fig.suptitle(f"liver {volumes['liver_ml']:.0f} mL · tumour {volumes['tumour_ml']:.0f} mL", fontsize=11)
+    fig, axes = plt.subplots(1, len(indices) + 1, figsize=(3.4 * (len(indices) + 1), 3.8), constrained_layout=True,
+                             squeeze=False)
+    array = sitk.GetArrayViewFromImage(image)
+    sx, sy, sz = label.GetSpacing()
+    for ax, z in zip(axes[0], indices):
+        _draw(ax, array[z], label_array[z], sy / sx, f"axial · slice {z}")
+    row = _coronal_row(label_array)
+    superior_up = np.asarray(label.GetDirection()).reshape(3, 3)[2, 2] >= 0
+    _draw(axes[0][-1], array[:, row, :], label_array[:, row, :], sz / sx, f"coronal · row {row}", lower=superior_up)
+    heading = f"liver {volumes['liver_ml']:.0f} mL · tumour {volumes['tumour_ml']:.0f} mL"
+    fig.suptitle(f"{title} · {heading}" if title else heading, fontsize=11)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def _coronal_row(label_array: np.ndarray) -> int:
+    """The row (y index) through the middle of the liver, or the middle of the image without one."""
+    rows = np.flatnonzero((label_array >= 1).any(axis=(0, 2)))
+    return int(np.median(rows)) if rows.size else label_array.shape[1] // 2
+
+
+def _draw(ax, ct: np.ndarray, label: np.ndarray, aspect: float, caption: str, lower: bool = False) -> None:
+    origin = "lower" if lower else "upper"
+    ax.imshow(ct, cmap="gray", vmin=WINDOW[0], vmax=WINDOW[1], aspect=aspect, origin=origin)
+    for mask, colour, width in ((label >= 1, "#39c0ff", 0.8), (label == 2, "#ffd400", 1.2)):
+        if mask.any():
+            ax.contour(mask, levels=[0.5], colors=colour, linewidths=width, origin=origin)
+    ax.set_title(caption, fontsize=9)
+    ax.set_axis_off()

@@ -74,7 +74,7 @@ def main() -> None:
             started = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a partial scan may legitimately warn about little liver
-                raw = segment(image, weights=work / "best", device=args.device, postprocess=False)
+                raw = segment(image, weights=work / "best", device=args.device, postprocess=False, tumour="always")
             cleaned = postprocess(raw)
             segment_s = time.perf_counter() - started
             if pelvis is not None:

@@ -66,9 +66,11 @@ class CaseEngine:
         return self.bundle.require_feature_spec()
 
     # --------------------------------------------------------------------------------------- stages
-    def prepare(self, ap, vp=None, mask=None, progress: ProgressCallback | Reporter | None = None) -> PreparedCase:
-        """Stage 1 (prepare.py): phases and mask on the AP grid, auto-segmented without a mask, the slices."""
-        return prepare_case(ap, vp, mask, device=self.device, progress=progress)
+    def prepare(self, ap, vp=None, mask=None, progress: ProgressCallback | Reporter | None = None,
+                tumour_seeds_ras=()) -> PreparedCase:
+        """Stage 1 (prepare.py): phases and mask on the AP grid, auto-segmented (and gated) without a mask,
+        tumours grown from the seeds, the slices."""
+        return prepare_case(ap, vp, mask, device=self.device, tumour_seeds_ras=tumour_seeds_ras, progress=progress)
 
     def features(self, prepared: PreparedCase, progress: ProgressCallback | Reporter | None = None,
                  keep_crops: bool = False) -> CaseFeatures:
@@ -93,7 +95,7 @@ class CaseEngine:
 
     # --------------------------------------------------------------------------------- whole cases
     def run(self, ap, vp, mask, clinical: Mapping, progress: ProgressCallback | Reporter | None = None, *,
-            include_identifiers: bool = False, keep_crops: bool = False) -> CaseRun:
+            include_identifiers: bool = False, keep_crops: bool = False, tumour_seeds_ras=()) -> CaseRun:
         """The three stages for one patient; the covariates are checked first, so a wrong unit stops the
         case before any image is read. File paths enter the result only with ``include_identifiers``."""
         say = reporter(progress)
@@ -101,7 +103,7 @@ class CaseEngine:
         record = validate_record(clinical)
         self.feature_spec.check(self.device)  # a model that cannot make its features stops before the images load
         say("[2/4] loading the case" + ("" if mask is not None else " and auto-segmenting it"), 0.02)
-        prepared = self.prepare(ap, vp, mask, progress=say.part(0.02, 0.6))
+        prepared = self.prepare(ap, vp, mask, progress=say.part(0.02, 0.6), tumour_seeds_ras=tumour_seeds_ras)
         say("[3/4] image features on the three largest tumour slices", 0.6)
         features = self.features(prepared, progress=say.part(0.6, 0.9), keep_crops=keep_crops)
         say("[4/4] interaction model", 0.9)

@@ -45,11 +45,13 @@ class PreparedCase:
         return self.slices
 
 
-def prepare_case(ap, vp=None, mask=None, *, device: str = "cpu",
+def prepare_case(ap, vp=None, mask=None, *, device: str = "cpu", tumour_seeds_ras=(),
                  progress: ProgressCallback | Reporter | None = None) -> PreparedCase:
     """``ap``/``vp``/``mask``: paths (DICOM folder, NIfTI, NRRD; a 3D-IRCADb folder for the mask) or
     SimpleITK images. ``vp`` None (or the AP again) is a single-phase case. Without a mask the AP phase
-    is auto-segmented on ``device``."""
+    is auto-segmented on ``device`` and the automatic liver must pass the plausibility gate (MaskError
+    otherwise: no case goes on with a stomach or a pelvis for a liver). ``tumour_seeds_ras``: points
+    (mm, RAS) each growing a tumour in the liver, given or automatic."""
     say = reporter(progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -58,10 +60,18 @@ def prepare_case(ap, vp=None, mask=None, *, device: str = "cpu",
         source = GIVEN_MASK
         if case.label is None:
             say("no mask: auto-segmenting liver and tumour on the AP phase (review it before use)", 0.1)
-            from ..segmentation.backends import segment_ct
+            from ..segmentation.backends import automatic_mask
 
-            case.label = segment_ct(case.ap, device=device, progress=say.part(0.1, 0.9))
+            automatic = automatic_mask(case.ap, device=device, tumour_seeds_ras=tumour_seeds_ras,
+                                       progress=say.part(0.1, 0.9))
+            if not automatic.review.plausible:
+                raise MaskError(automatic.review.message())
+            case.label = automatic.label
             source = AUTOMATIC_MASK
+        elif tumour_seeds_ras:
+            from ..segmentation.backends import grow_seeded_tumours
+
+            case.label = grow_seeded_tumours(case.ap, case.label, tumour_seeds_ras)
         say("picking the three largest tumour slices", 0.95)
         slices, problem = (), None
         try:
@@ -69,6 +79,11 @@ def prepare_case(ap, vp=None, mask=None, *, device: str = "cpu",
         except MaskError as err:
             problem = str(err)
     noted = user_warnings(caught)
+    if tumour_seeds_ras:  # the user seeded the tumours: the withheld automatic one asks nothing more
+        noted = tuple(m for m in noted if not m.startswith("automatic tumour withheld"))
+    if problem and any(m.startswith("automatic tumour withheld") for m in noted):
+        problem = ("no tumour to take slices from: the automatic tumour is withheld (see the warning); "
+                   "draw the tumour and pass the mask, or seed each lesion with --tumour-seed R,A,S")
     for message in noted:
         say(f"warning: {message}")
     return PreparedCase(case, source, slices, problem, noted)

@@ -23,11 +23,13 @@ def print_result(result, out: Path) -> None:
 
 def cmd_case(args) -> None:
     from ..case import CaseEngine, write_case_outputs
+    from ..segmentation.backends import parse_seed
 
     out = Path(args.out)
+    seeds = [parse_seed(text) for text in args.tumour_seed or ()]
     engine = CaseEngine.for_model(args.model, device=args.device)  # its features are the model's own
     run = engine.run(args.ap, args.vp, args.mask, read_json(args.clinical, "clinical"), progress,
-                     include_identifiers=args.include_identifiers)
+                     include_identifiers=args.include_identifiers, tumour_seeds_ras=seeds)
     write_case_outputs(run, out, engine.bundle.training_h)
     print_result(run.result, out)
 
@@ -47,6 +49,8 @@ def add_parsers(sub) -> None:
     case.add_argument("--vp", required=True, help="portal-venous phase (same formats; resampled onto AP if needed)")
     case.add_argument("--mask", help="label map (1 liver, 2 tumour): NIfTI/NRRD or 3D-IRCADb folder; "
                                      "without it the AP phase is auto-segmented (review the result!)")
+    case.add_argument("--tumour-seed", action="append", metavar="R,A,S",
+                      help="grow a tumour from this point (mm, as Slicer shows it) in the liver; repeat once per lesion; write --tumour-seed=-60,12,-140 when R is negative")
     case.add_argument("--clinical", required=True, help="JSON file of clinical covariates (units as in the schema)")
     case.add_argument("--model", required=True, help="model folder (written by `delicaite cohort train` or "
                                                      "`delicaite train`)")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..storage import write_image_atomically
+from ..errors import DelicaiteError
+from ..storage import write_image_atomically, write_json_atomically
 from .common import progress
 
 VALIDATION_SHARE = 0.2
@@ -16,22 +18,37 @@ VALIDATION_SHARE = 0.2
 
 def cmd_segment(args) -> None:
     from ..io import label_volumes_ml, read_image
-    from ..segmentation.backends import segment_ct
+    from ..segmentation.backends import automatic_mask, parse_seed
+    from ..segmentation.plausibility import review_path
 
     started = time.perf_counter()
-    image = read_image(args.ct)
-    label = segment_ct(image, backend=args.backend, device=args.device, weights=args.weights,
-                       ct_path=args.ct, progress=progress)
     out = Path(args.out)
+    check_label_suffix(out)  # before minutes of work, not after
+    seeds = [parse_seed(text) for text in args.tumour_seed or ()]
+    image = read_image(args.ct)
+    result = automatic_mask(image, backend=args.backend, device=args.device, weights=args.weights,
+                            ct_path=args.ct, tumour_seeds_ras=seeds, progress=progress)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_image_atomically(out, label)
+    write_image_atomically(out, result.label)
+    review_file = write_json_atomically(review_path(out), result.review.to_dict())
     if args.preview:
         from ..pictures import write_segmentation_preview
 
-        write_segmentation_preview(args.preview, image, label)
-    volumes = label_volumes_ml(label)
+        write_segmentation_preview(args.preview, image, result.label,
+                                   title="" if result.review.plausible else "IMPLAUSIBLE: review before use")
+    volumes = label_volumes_ml(result.label)
     print(f"liver {volumes['liver_ml']:.0f} mL, tumour {volumes['tumour_ml']:.0f} mL "
-          f"({time.perf_counter() - started:.1f} s); wrote {out}")
+          f"({time.perf_counter() - started:.1f} s); wrote {out} and {review_file.name}")
+    if not result.review.plausible:
+        print(f"WARNING: {result.review.message()}", file=sys.stderr)
+
+
+def check_label_suffix(path: Path) -> None:
+    """A label map is written as NIfTI or NRRD; say so before the segmentation runs."""
+    from ..io.images import VOLUME_SUFFIXES
+
+    if not any(path.name.lower().endswith(suffix) for suffix in VOLUME_SUFFIXES):
+        raise DelicaiteError(f"--out {path.name}: name the label map with one of {', '.join(VOLUME_SUFFIXES)}")
 
 
 def _split_validation(pairs: list, seed: int) -> tuple[list, list]:
@@ -78,7 +95,9 @@ def add_parsers(sub) -> None:
     segment.add_argument("--backend", choices=["delicaite", "totalsegmentator"], default="delicaite",
                          help="delicaite: the bundled network; totalsegmentator: liver only, when installed")
     segment.add_argument("--weights", help="segmentation weights folder (default: the bundled model)")
-    segment.add_argument("--preview", help="also write a PNG of three axial slices with the outlines")
+    segment.add_argument("--preview", help="also write a PNG of three axial slices and a coronal view with the outlines")
+    segment.add_argument("--tumour-seed", action="append", metavar="R,A,S",
+                         help="grow a tumour from this point (mm, as Slicer shows it); repeat once per lesion; write --tumour-seed=-60,12,-140 when R is negative")
     segment.set_defaults(func=cmd_segment)
 
     train = sub.add_parser("train-seg", help="train the segmentation network on image/label folders")

@@ -79,7 +79,7 @@ def read_dicom_series(folder: str | Path, pixel_type: int = sitk.sitkFloat32) ->
             f"folder {folder} holds a DICOM {series[0].modality} object, not image slices: pass the folder of the CT series"
         )
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(list(series[0].files))
+    reader.SetFileNames(list(one_acquisition(series[0].files, folder)))
     reader.SetOutputPixelType(pixel_type)
     reader.MetaDataDictionaryArrayUpdateOn()  # keep each slice's position for the spacing check
     try:
@@ -89,6 +89,48 @@ def read_dicom_series(folder: str | Path, pixel_type: int = sitk.sitkFloat32) ->
         raise ImageError(f"cannot read the DICOM series in {folder}: {first_line}") from err
     _warn_if_uneven(reader, image, folder)
     return image
+
+
+def one_acquisition(files: tuple[str, ...], folder: Path) -> tuple[str, ...]:
+    """The slices of one volume: a series may stack two acquisitions at the same slice positions (HCC_002's
+    arterial phase holds two), which read as one would give a body repeated along z. Then the first
+    acquisition is read, with a warning; duplicates that no acquisition number explains are refused."""
+    headers = [_position_and_acquisition(f) for f in files]
+    if any(h is None for h in headers):
+        return files  # an unreadable header: GDCM's reader and the spacing check speak for it
+    positions = np.round([h[0] for h in headers], 2)
+    if len(set(positions)) == len(files):
+        return files
+    groups: dict[str, list[int]] = {}
+    for index, (_, number) in enumerate(headers):
+        groups.setdefault(number, []).append(index)
+    if len(groups) > 1 and all(len(set(positions[i])) == len(i) for i in groups.values()):
+        first = sorted(groups, key=lambda n: (len(n), n))[0]
+        warnings.warn(
+            f"DICOM series in {folder} holds {len(groups)} acquisitions at the same slice positions "
+            f"(acquisition numbers {', '.join(sorted(groups, key=lambda n: (len(n), n)))}): read acquisition {first} "
+            f"({len(groups[first])} slices); put another acquisition's files in a folder of their own to read it",
+            stacklevel=3,
+        )
+        return tuple(files[i] for i in groups[first])
+    duplicated = len(files) - len(set(positions))
+    raise ImageError(
+        f"DICOM series in {folder} has {duplicated} slice(s) at a position another slice already holds, and "
+        "no acquisition number tells them apart: remove the duplicated files (or split the series) and try again"
+    )
+
+
+def _position_and_acquisition(path: str) -> tuple[float, str] | None:
+    """(position along the slice normal in mm, AcquisitionNumber as text) of one file; None if unreadable."""
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=[
+            "ImagePositionPatient", "ImageOrientationPatient", "AcquisitionNumber"])
+        orientation = np.asarray(header.ImageOrientationPatient, dtype=float)
+        normal = np.cross(orientation[:3], orientation[3:])
+        position = float(np.asarray(header.ImagePositionPatient, dtype=float) @ normal)
+    except Exception:  # missing tags or a damaged file: leave the decision to the reader
+        return None
+    return position, str(header.get("AcquisitionNumber", "")).strip()
 
 
 def _warn_if_uneven(reader: sitk.ImageSeriesReader, image: sitk.Image, folder: Path) -> None:

@@ -23,7 +23,7 @@ from ..progress import ProgressCallback, Reporter, reporter
 from .device import resolve_device
 from .network import SegmentationConfig
 from .preprocess import to_working_arrays
-from .weights import load_segmentation_weights
+from .weights import TRUSTED_TUMOUR_DICE, held_out_tumour_dice, load_segmentation_weights
 
 __all__ = ["segment", "load_segmentation_weights", "predict_probabilities", "MIN_LIVER_ML"]
 
@@ -53,8 +53,12 @@ def predict_probabilities(network: nn.Module, values: np.ndarray, config: Segmen
     return probabilities.cpu().numpy()
 
 
+TUMOUR_POLICIES = ("trusted", "always")
+
+
 def segment(image: sitk.Image, weights=None, device: str = "auto",
-            progress: ProgressCallback | Reporter | None = None, postprocess: bool = True) -> sitk.Image:
+            progress: ProgressCallback | Reporter | None = None, postprocess: bool = True,
+            tumour: str = "trusted") -> sitk.Image:
     """Label map (UInt8: 0 background, 1 liver, 2 tumour) of CT ``image`` on ``image``'s grid.
 
     ``weights``: a model directory (weights.npz + model.json) or None for the shipped model.
@@ -62,7 +66,12 @@ def segment(image: sitk.Image, weights=None, device: str = "auto",
     ``progress``: gets a ProgressEvent before each step, with the share of the work done. ``postprocess``: keep the largest
     liver component, fill holes, keep tumour inside the liver. Raises ImageError for a non-CT image;
     warns "no liver found in the field of view" when less than :data:`MIN_LIVER_ML` of liver is found.
+    ``tumour``: "trusted" keeps the automatic tumour only when the weights' held-out tumour Dice reaches
+    :data:`~.weights.TRUSTED_TUMOUR_DICE` (otherwise it becomes liver, with a warning that says to draw or
+    seed it); "always" keeps it (evaluation scripts).
     """
+    if tumour not in TUMOUR_POLICIES:
+        raise ValueError(f"tumour must be one of {TUMOUR_POLICIES}, not {tumour!r}")
     report = reporter(progress)
     check_ct(image, name="CT to segment")
     torch_device = resolve_device(device)
@@ -87,6 +96,8 @@ def segment(image: sitk.Image, weights=None, device: str = "auto",
 
         report("post-processing the label map", 0.85)
         label = clean(label)
+    if tumour == "trusted":
+        label = withhold_untrusted_tumour(label, weights)
     liver_ml = label_volumes_ml(label)["liver_ml"]
     report(f"segmented: liver {liver_ml:.0f} mL", 1.0)
     if liver_ml < MIN_LIVER_ML:
@@ -96,6 +107,20 @@ def segment(image: sitk.Image, weights=None, device: str = "auto",
             stacklevel=2,
         )
     return label
+
+
+def withhold_untrusted_tumour(label: sitk.Image, weights=None) -> sitk.Image:
+    """``label`` with its tumour turned into liver, and a warning, unless the weights earned trust in it."""
+    dice = held_out_tumour_dice(weights)
+    if dice is not None and dice >= TRUSTED_TUMOUR_DICE:
+        return label
+    evidence = "was never measured on held-out volumes" if dice is None else f"is {dice:.2f} on held-out volumes"
+    warnings.warn(
+        f"automatic tumour withheld: these weights' tumour Dice {evidence} (trusted from {TRUSTED_TUMOUR_DICE}); "
+        "draw the tumour, or seed it with one click per lesion (--tumour-seed R,A,S)",
+        stacklevel=3,
+    )
+    return sitk.Cast(sitk.Clamp(label, sitk.sitkUInt8, 0, 1), sitk.sitkUInt8)
 
 
 def bone_around_liver(probabilities: np.ndarray, values: np.ndarray, config: SegmentationConfig) -> float:

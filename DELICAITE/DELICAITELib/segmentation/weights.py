@@ -77,3 +77,33 @@ def load_segmentation_weights(path=None) -> tuple[nn.Module, SegmentationConfig,
     network = build_network(config)
     load_state_arrays(network, arrays, meta_path)
     return network.eval(), config, meta
+
+
+# An automatic tumour is kept only from weights whose tumour output overlapped held-out reference
+# tumours at least this well; below it the three largest slices would come from the wrong places.
+TRUSTED_TUMOUR_DICE = 0.7
+LOVO_FILE = "lovo.json"
+
+
+def held_out_tumour_dice(path=None) -> float | None:
+    """Mean tumour Dice of these weights' recipe on volumes it did not train on, or None when unmeasured.
+
+    Read from ``lovo.json`` beside the weights (Testing/benchmarks/seg_lovo.py) or else from the
+    validation Dice of the kept epoch in model.json's training history (`train-seg --val`).
+    """
+    import json
+
+    path = SHIPPED_WEIGHTS if path is None else Path(path)
+    lovo = path / LOVO_FILE
+    if lovo.is_file():
+        folds = json.loads(lovo.read_text(encoding="utf-8")).get("folds", {})
+        scores = [f["tumour_dice"] for f in folds.values() if isinstance(f, dict) and "tumour_dice" in f]
+        return float(np.mean(scores)) if scores else None
+    try:
+        history = json.loads((path / "model.json").read_text(encoding="utf-8"))["training"]["history"]
+        scored = [h for h in history if "val_mean_dice" in h]
+        best = max(scored, key=lambda h: h["val_mean_dice"])
+        scores = [v["tumour"] for v in best["val_dice"].values() if "tumour" in v]
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+    return float(np.mean(scores)) if scores else None
