@@ -169,6 +169,33 @@ def test_training_lowers_loss_writes_checkpoint_and_resumes(tmp_path):
         train_segmentation(volumes, tmp_path / "fresh", epochs=1, progress=False, resume=True)
 
 
+def test_contrast_lumens_are_painted_into_the_background_only():
+    from DELICAITELib.segmentation.augment import LUMEN_VALUE, RandContrastLumensd
+
+    rng = np.random.default_rng(0)
+    image = np.full((1, 40, 48, 48), 0.05, np.float32)  # air
+    image[:, :, 8:40, 8:40] = 0.5 + rng.normal(0, 0.02, (40, 32, 32))  # soft tissue
+    label = np.zeros_like(image, np.uint8)
+    label[:, 10:30, 12:28, 12:28] = 1
+    label[:, 16:22, 16:22, 16:22] = 2
+    paint = RandContrastLumensd(prob=1.0)
+    paint.set_random_state(seed=3)
+    changed_any = False
+    for _ in range(5):
+        out = paint({"image": torch.from_numpy(image.copy()), "label": label})
+        values = out["image"].numpy()
+        changed = values != image
+        changed_any |= bool(changed.any())
+        assert not changed[label >= 1].any()  # never over the liver or tumour
+        centres_in_tissue = changed & (image > 0.3)
+        assert not changed.any() or centres_in_tissue.any()  # each lumen is centred in soft tissue
+        assert np.all((values[changed] >= LUMEN_VALUE[0]) & (values[changed] <= LUMEN_VALUE[1]))
+        assert out["label"] is label  # the label is not touched: a lumen is background
+    assert changed_any
+    unchanged = RandContrastLumensd(prob=0.0)({"image": torch.from_numpy(image.copy()), "label": label})
+    assert np.array_equal(unchanged["image"].numpy(), image)
+
+
 def test_config_round_trip_and_network_shape():
     config = SegmentationConfig()
     assert SegmentationConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

@@ -24,7 +24,7 @@ def totalseg_whole():
     folder = shared_path("totalseg-example")
     image = read_image(folder / "example_ct.nii.gz")
     liver = np.zeros(image.GetSize()[::-1], np.uint8)
-    liver[TOTALSEG_SM_SLICES] = sitk.GetArrayViewFromImage(sitk.ReadImage(str(folder / "example_seg.nii.gz"))) == 5
+    liver[TOTALSEG_SM_SLICES] = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "example_seg.nii.gz"))) == 5
     return image, _label_like(liver, image)
 
 

@@ -66,11 +66,14 @@ def write_segmentation_preview(path: Path, image: sitk.Image, label: sitk.Image,
                              squeeze=False)
     array = sitk.GetArrayViewFromImage(image)
     sx, sy, sz = label.GetSpacing()
+    # radiological convention whatever the header: patient's right on the image's left, anterior up
+    direction = np.asarray(label.GetDirection()).reshape(3, 3)
+    flip_x, flip_y = direction[0, 0] < 0, direction[1, 1] < 0
     for ax, z in zip(axes[0], indices):
-        _draw(ax, array[z], label_array[z], sy / sx, f"axial · slice {z}")
+        _draw(ax, *_oriented((array[z], label_array[z]), flip_x, flip_y), sy / sx, f"axial · slice {z}")
     row = _coronal_row(label_array)
-    superior_up = np.asarray(label.GetDirection()).reshape(3, 3)[2, 2] >= 0
-    _draw(axes[0][-1], array[:, row, :], label_array[:, row, :], sz / sx, f"coronal · row {row}", lower=superior_up)
+    _draw(axes[0][-1], *_oriented((array[:, row, :], label_array[:, row, :]), flip_x, direction[2, 2] >= 0),
+          sz / sx, f"coronal · row {row}")
     heading = f"liver {volumes['liver_ml']:.0f} mL · tumour {volumes['tumour_ml']:.0f} mL"
     fig.suptitle(f"{title} · {heading}" if title else heading, fontsize=11)
     fig.savefig(path, dpi=100)
@@ -84,11 +87,15 @@ def _coronal_row(label_array: np.ndarray) -> int:
     return int(np.median(rows)) if rows.size else label_array.shape[1] // 2
 
 
-def _draw(ax, ct: np.ndarray, label: np.ndarray, aspect: float, caption: str, lower: bool = False) -> None:
-    origin = "lower" if lower else "upper"
-    ax.imshow(ct, cmap="gray", vmin=WINDOW[0], vmax=WINDOW[1], aspect=aspect, origin=origin)
+def _oriented(planes, flip_columns: bool, flip_rows: bool):
+    """The 2-D ``planes`` flipped so that they read in radiological convention."""
+    return [p[::-1 if flip_rows else 1, ::-1 if flip_columns else 1] for p in planes]
+
+
+def _draw(ax, ct: np.ndarray, label: np.ndarray, aspect: float, caption: str) -> None:
+    ax.imshow(ct, cmap="gray", vmin=WINDOW[0], vmax=WINDOW[1], aspect=aspect)
     for mask, colour, width in ((label >= 1, "#39c0ff", 0.8), (label == 2, "#ffd400", 1.2)):
         if mask.any():
-            ax.contour(mask, levels=[0.5], colors=colour, linewidths=width, origin=origin)
+            ax.contour(mask, levels=[0.5], colors=colour, linewidths=width)
     ax.set_title(caption, fontsize=9)
     ax.set_axis_off()

@@ -64,7 +64,7 @@ def segment(image: sitk.Image, weights=None, device: str = "auto",
     ``weights``: a model directory (weights.npz + model.json) or None for the shipped model.
     ``device``: "auto" (CUDA when available), "cpu" or "cuda" (DelicaiteError when absent).
     ``progress``: gets a ProgressEvent before each step, with the share of the work done. ``postprocess``: keep the largest
-    liver component, fill holes, keep tumour inside the liver. Raises ImageError for a non-CT image;
+    liver component, fill holes, cut out contrast-filled lumens, keep tumour inside the liver. Raises ImageError for a non-CT image;
     warns "no liver found in the field of view" when less than :data:`MIN_LIVER_ML` of liver is found.
     ``tumour``: "trusted" keeps the automatic tumour only when the weights' held-out tumour Dice reaches
     :data:`~.weights.TRUSTED_TUMOUR_DICE` (otherwise it becomes liver, with a warning that says to draw or
@@ -95,7 +95,7 @@ def segment(image: sitk.Image, weights=None, device: str = "auto",
         from .postprocess import postprocess as clean
 
         report("post-processing the label map", 0.85)
-        label = clean(label)
+        label = clean(label, image)
     if tumour == "trusted":
         label = withhold_untrusted_tumour(label, weights)
     liver_ml = label_volumes_ml(label)["liver_ml"]

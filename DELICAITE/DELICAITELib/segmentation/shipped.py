@@ -15,7 +15,8 @@ from .datasets import shared_training_volumes
 from .training import train_segmentation
 from .weights import SHIPPED_WEIGHTS
 
-LOVO_RECIPE = {"epochs": 12, "iterations_per_epoch": 50, "batch_size": 2, "learning_rate": 2e-3, "seed": 0}
+LOVO_RECIPE = {"epochs": 12, "iterations_per_epoch": 50, "batch_size": 2, "learning_rate": 2e-3, "seed": 0,
+               "lumen_probability": 0.3}
 SHIPPED_RECIPE = {**LOVO_RECIPE, "epochs": 16}
 
 

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from ..errors import DelicaiteError, ModelFileError
 from ..storage import read_artifact, write_artifact
+from .augment import RandContrastLumensd
 from .datasets import TrainingPair, load_pair
 from .device import resolve_device
 from .inference import predict_probabilities, probabilities_to_labels
@@ -62,7 +63,7 @@ class _Volume:
 def train_segmentation(train_volumes, out_dir, *, val_volumes=None, epochs: int, seed: int = 0,
                        device: str = "auto", resume: bool = False, progress: bool = True,
                        config: SegmentationConfig | None = None, iterations_per_epoch: int = 50,
-                       batch_size: int = 2, learning_rate: float = 2e-3) -> list[dict]:
+                       batch_size: int = 2, learning_rate: float = 2e-3, lumen_probability: float = 0.0) -> list[dict]:
     """Train a network from scratch (or resume) and return the history, one dict per epoch.
 
     ``train_volumes`` / ``val_volumes``: TrainingPair objects, or (name, image, label) / (image,
@@ -93,7 +94,7 @@ def train_segmentation(train_volumes, out_dir, *, val_volumes=None, epochs: int,
     if not train:
         raise DelicaiteError("no training volumes given")
     val = _prepare(val_volumes or [], config, "validation")
-    augment = _augmentation(config)
+    augment = _augmentation(config, lumen_probability)
     loss_function = LiverRegionDiceCELoss()
     scaler = torch.amp.GradScaler("cuda", enabled=torch_device.type == "cuda")
     total_iterations = epochs * iterations_per_epoch
@@ -131,7 +132,7 @@ def train_segmentation(train_volumes, out_dir, *, val_volumes=None, epochs: int,
             tqdm.write(_describe(record, epochs))
         if _is_best(history):
             save_segmentation_weights(network, config, out_dir / "best", extra={"training": _summary(
-                train, val, history, seed, iterations_per_epoch, batch_size, learning_rate)})
+                train, val, history, seed, iterations_per_epoch, batch_size, learning_rate, lumen_probability)})
         _write_checkpoint(out_dir, network, optimizer, config, history, seed,
                           {"iterations_per_epoch": iterations_per_epoch, "batch_size": batch_size,
                            "learning_rate": learning_rate, "epochs": epochs})
@@ -185,8 +186,8 @@ def _unpack(item, k: int, what: str) -> tuple[str, sitk.Image, sitk.Image]:
     )
 
 
-def _augmentation(config: SegmentationConfig) -> Compose:
-    """Random crop + small geometric and intensity changes.
+def _augmentation(config: SegmentationConfig, lumen_probability: float = 0.0) -> Compose:
+    """Random crop + small geometric and intensity changes (+ painted contrast lumens, augment.py).
 
     No flips: the liver sits on the patient's right, and a left-right flip would teach the network
     that a spleen-shaped organ on the left can be liver.
@@ -204,6 +205,7 @@ def _augmentation(config: SegmentationConfig) -> Compose:
         RandShiftIntensityd("image", offsets=0.1, prob=0.5),
         RandAdjustContrastd("image", gamma=(0.8, 1.25), prob=0.3),
         RandGaussianNoised("image", prob=0.2, std=0.02),
+        *([RandContrastLumensd(prob=lumen_probability)] if lumen_probability > 0 else []),
     ])
 
 
@@ -248,10 +250,12 @@ def _describe(record: dict, epochs: int) -> str:
     return text
 
 
-def _summary(train, val, history, seed, iterations_per_epoch, batch_size, learning_rate) -> dict:
+def _summary(train, val, history, seed, iterations_per_epoch, batch_size, learning_rate,
+             lumen_probability: float = 0.0) -> dict:
     return {"train_volumes": [v.name for v in train], "val_volumes": [v.name for v in val],
             "epochs": history[-1]["epoch"], "iterations_per_epoch": iterations_per_epoch,
-            "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed, "history": history}
+            "batch_size": batch_size, "learning_rate": learning_rate, "lumen_probability": lumen_probability,
+            "seed": seed, "history": history}
 
 
 # --- checkpoint ----------------------------------------------------------------------------------
