@@ -2,8 +2,9 @@
 
 The real cases folder is made of symlinks into ../shared/data (read in place, never copied):
 IRCADb-17 (CT + MASKS_DICOM + the demo clinical record → full case), IRCADb-17's CT alone (no mask, no
-covariates → auto-segmented, slices only) and HCC_009 (AP and VP DICOM series, no mask: its automatic
-liver takes in the contrast-filled stomach, so the plausibility gate refuses it), plus two broken cases.
+covariates → auto-segmented, slices only), HCC_009 (AP and VP DICOM series, no mask → auto-segmented),
+the pelvis of the TotalSegmentator example (no liver, no lungs: the plausibility gate refuses its automatic
+mask), plus two broken cases.
 """
 
 import argparse
@@ -14,7 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import SimpleITK as sitk
 
+from conftest import shared_path
 from DELICAITELib.batch import describe_case, find_cases
 from DELICAITELib.demo import DEMO_CLINICAL, write_demo_inputs
 from DELICAITELib.errors import DelicaiteError
@@ -48,6 +51,10 @@ def real_cases(tmp_path_factory, ircadb17_dir, hcc009_dir):
     # The arterial and portal-venous series, as the shared data README identifies them.
     (hcc / "ap").symlink_to(hcc009_dir / "series-4-recon2-liver-3-phase")
     (hcc / "vp").symlink_to(hcc009_dir / "series-103-liver-3-phase")
+    pelvis = cases / "pelvis"
+    pelvis.mkdir()
+    sitk.WriteImage(sitk.ReadImage(str(shared_path("totalseg-example", "example_ct.nii.gz")))[:, :, 0:40],
+                    str(pelvis / "ap.nii.gz"))  # a crop written under the test's temporary folder
     (cases / "empty").mkdir()
     (cases / "not-ct").mkdir()
     (cases / "not-ct" / "ap.nii.gz").write_text("this is not a CT volume")
@@ -64,7 +71,8 @@ def test_batch_writes_one_result_per_good_case(first_run):
     completed, out = first_run
     assert completed.returncode == 1, completed.stderr  # three failed cases: 1, but the batch went on
     summary = read_summary(out)
-    assert set(summary) == {"ircadb17", "ircadb17-auto", "hcc009", "empty", "not-ct"}
+    assert set(summary) == {"ircadb17", "ircadb17-auto", "hcc009", "pelvis", "empty", "not-ct"}
+    assert summary["hcc009"]["status"] == "done"  # its automatic liver passes the gate
     assert summary["ircadb17"]["status"] == "done" and summary["ircadb17-auto"]["status"] == "done"
     for case in ("ircadb17", "ircadb17-auto"):
         assert (out / case / "result.json").is_file() and not (out / case / "error.txt").exists()
@@ -104,11 +112,11 @@ def test_case_without_mask_or_covariates_is_auto_segmented(first_run, ircadb17_i
 def test_implausible_automatic_mask_is_refused_not_used(first_run):
     _, out = first_run
     summary = read_summary(out)
-    assert summary["hcc009"]["status"] == "error"
-    error = (out / "hcc009" / "error.txt").read_text()
-    assert "automatic liver mask is implausible" in error and "above 200 HU inside it" in error
+    assert summary["pelvis"]["status"] == "error"
+    error = (out / "pelvis" / "error.txt").read_text()
+    assert "automatic liver mask is implausible" in error and "no lung base in the field of view" in error
     assert "draw the liver and tumour" in error
-    assert not (out / "hcc009" / "result.json").exists()
+    assert not (out / "pelvis" / "result.json").exists()
 
 
 def test_broken_cases_get_an_error_file(first_run):

@@ -39,8 +39,10 @@ def test_segmentation_job_writes_the_label_and_reports_progress(phantom_ct, tmp_
     # the summary the command prints on stdout is a plain log line naming the file.
     fractions = [e.fraction for e in events if e.kind == PROGRESS]
     assert len(fractions) >= 5 and fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
-    assert events[-1].kind == LOG
-    assert events[-1].message.startswith("liver ") and events[-1].message.endswith(f"wrote {out}")
+    logs = [e.message for e in events if e.kind == LOG]
+    assert any(m.startswith("liver ") and m.endswith(f"wrote {out} and label.review.json") for m in logs)
+    # the phantom has no lungs, so the gate's warning comes last, where the caller shows it
+    assert logs[-1].startswith("WARNING: the automatic liver mask is implausible") and "no lung base" in logs[-1]
 
     label = sitk.ReadImage(str(out))
     assert label.GetSize() == truth.GetSize() and label.GetSpacing() == truth.GetSpacing()
@@ -50,10 +52,12 @@ def test_segmentation_job_writes_the_label_and_reports_progress(phantom_ct, tmp_
     in_process = segment_ct(sitk.ReadImage(str(ct)), device="cpu")
     predicted = sitk.GetArrayFromImage(label)
     assert np.array_equal(predicted, sitk.GetArrayFromImage(in_process))
-    assert np.count_nonzero(predicted == 1) > 0 and np.count_nonzero(predicted == 2) > 0
-    # and it found the phantom's liver where it lies (the network was trained on real CT, not phantoms)
-    overlap = np.count_nonzero((predicted >= 1) & (sitk.GetArrayFromImage(truth) >= 1))
-    assert overlap > 0.5 * np.count_nonzero(predicted >= 1)
+    assert np.count_nonzero(predicted == 1) > 0
+    assert np.count_nonzero(predicted == 2) == 0  # the shipped weights' automatic tumour is withheld
+    # and it found most of the phantom's liver (the network was trained on real CT, not phantoms; its mask
+    # spills beyond the phantom's liver, which the gate's warning above marks)
+    reference = sitk.GetArrayFromImage(truth) >= 1
+    assert np.count_nonzero((predicted >= 1) & reference) > 0.7 * np.count_nonzero(reference)
 
 
 def test_cancelled_job_stops_and_leaves_no_output(phantom_ct, tmp_path):
