@@ -28,6 +28,8 @@ from slicer.util import VTKObservationMixin
 import DELICAITESupport
 
 DEVICE_CHOICES = ["Auto", "CPU", "CUDA"]
+# what the Segmenter box shows -> DELICAITELib.segmentation.backends name
+BACKEND_CHOICES = {"Automatic": "auto", "DELICAITE network": "delicaite", "TotalSegmentator": "totalsegmentator"}
 
 
 class DELICAITESegment(ScriptedLoadableModule):
@@ -55,6 +57,7 @@ class DELICAITESegmentParameterNode:
     inputVolume: slicer.vtkMRMLScalarVolumeNode
     outputSegmentation: slicer.vtkMRMLSegmentationNode
     device: Annotated[str, Choice(DEVICE_CHOICES)] = "Auto"
+    backend: Annotated[str, Choice(list(BACKEND_CHOICES))] = "Automatic"
     slicesMarkups: slicer.vtkMRMLMarkupsFiducialNode
 
 
@@ -131,9 +134,11 @@ class DELICAITESegmentWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoad
             return
         with slicer.util.tryWithErrorDisplay("Could not start the segmentation.", waitCursor=True):
             self.ui.progressBar.value = 0
+            backend, line = self.logic.chooseBackend(BACKEND_CHOICES[parameters.backend])
+            self.ui.backendStatusLabel.text = line
             self.ui.statusLabel.text = "Starting the segmentation process..."
             self.logic.segmentInBackground(parameters.inputVolume, parameters.outputSegmentation,
-                                           parameters.device.lower(), self.onProgress, self.onDone)
+                                           parameters.device.lower(), self.onProgress, self.onDone, backend=backend)
         self.updateGUI()
 
     def onCancel(self):
@@ -237,17 +242,26 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
 
     # ------------------------------------------------------------------ segmentation
 
-    def segment(self, volumeNode, segmentationNode=None, device="cpu", progress=None):
+    @staticmethod
+    def chooseBackend(requested="auto"):
+        """(backend, status line): "auto" prefers TotalSegmentator when installed (SlicerTotalSegmentator
+        installs it into Slicer's Python), else the embedded network."""
+        from DELICAITELib.segmentation.backends import describe_backend
+
+        return describe_backend(requested, slicer_extension=hasattr(slicer.modules, "totalsegmentator"))
+
+    def segment(self, volumeNode, segmentationNode=None, device="cpu", progress=None, backend="auto"):
         """Segment in this process (blocks); returns the segmentation node (a new one when None is given)."""
         from DELICAITELib import mrml
         from DELICAITELib.segmentation.backends import automatic_mask
 
         image = mrml.image_from_volume_node(volumeNode)
-        result = automatic_mask(image, device=device, progress=progress)
+        result = automatic_mask(image, device=device, backend=backend, progress=progress)
         self.lastReview = result.review
         return self._writeLabel(volumeNode, segmentationNode, result.label)
 
-    def segmentInBackground(self, volumeNode, segmentationNode, device="auto", onProgress=None, onDone=None):
+    def segmentInBackground(self, volumeNode, segmentationNode, device="auto", onProgress=None, onDone=None,
+                            backend="auto"):
         """Segment in a PythonSlicer process; returns at once.
 
         ``onProgress(event)`` gets each ProgressEvent (message, fraction of the work or None);
@@ -268,7 +282,7 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
             ctPath = os.path.join(workDir, "ct.nrrd")
             sitk.WriteImage(image, ctPath)
             labelPath = os.path.join(workDir, "label.nrrd")
-            job = jobs.segmentation_job(ctPath, labelPath, device=device)
+            job = jobs.segmentation_job(ctPath, labelPath, device=device, backend=backend)
         except Exception:
             shutil.rmtree(workDir, ignore_errors=True)
             raise

@@ -62,6 +62,22 @@ def test_contrast_filled_lumen_inside_the_liver_is_caught(ircadb17_image, ircadb
     assert "region above 200 HU inside it" in review.message() and "draw the liver" in review.message()
 
 
+def test_a_mask_whose_top_lies_left_of_the_midline_is_caught(ircadb17_image, ircadb17_label):
+    """The heart sits left of the midline above the liver: HCC_006's automatic mask took it in and its
+    top 30 mm lay 83 % on the left. The expert liver mirrored left to right puts its dome there too."""
+    review = review_liver_mask(ircadb17_image, ircadb17_label)
+    assert review.plausible and review.figures["top_slab_left_share"] < 0.35
+    expert = sitk.GetArrayFromImage(ircadb17_label)
+    columns = np.flatnonzero(sitk.GetArrayViewFromImage(ircadb17_image).max(axis=(0, 1)) > -500)  # the body
+    centre = (columns.min() + columns.max()) // 2
+    mirrored = np.zeros_like(expert)
+    width = min(centre, expert.shape[2] - 1 - centre)
+    mirrored[:, :, centre - width:centre + width + 1] = expert[:, :, centre - width:centre + width + 1][:, :, ::-1]
+    review = review_liver_mask(ircadb17_image, _label_like(mirrored, ircadb17_image))
+    assert not review.plausible and review.figures["top_slab_left_share"] > 0.65
+    assert any("left of the body's midline, where the heart sits" in p for p in review.problems)
+
+
 def test_liver_in_the_pelvis_is_caught(totalseg_whole):
     image, liver = totalseg_whole
     moved = np.zeros_like(sitk.GetArrayViewFromImage(liver))

@@ -501,7 +501,14 @@ if os.environ.get("FAKE_TS_FAIL"):
     print("RuntimeError: CUDA out of memory", file=sys.stderr)
     sys.exit(1)
 ct = sitk.ReadImage(args[args.index("-i") + 1])
-seg = sitk.Cast(ct == 100, sitk.sitkUInt8) * 5 + sitk.Cast(ct == 300, sitk.sitkUInt8) * 6
+if "--task" in args:  # liver_vessels: 2 tumour (half the liver, and the bone outside it), 1 vessels
+    hu = sitk.GetArrayFromImage(ct)
+    task = ((hu == 100) | (hu == 300)).astype("uint8") * 2
+    task[:, :, 7:][hu[:, :, 7:] == 100] = 1
+    seg = sitk.GetImageFromArray(task)
+    seg.CopyInformation(ct)
+else:
+    seg = sitk.Cast(ct == 100, sitk.sitkUInt8) * 5 + sitk.Cast(ct == 300, sitk.sitkUInt8) * 6
 flipped = sitk.GetImageFromArray(sitk.GetArrayFromImage(seg)[:, ::-1, :].copy())
 flipped.SetSpacing(seg.GetSpacing())
 flipped.SetOrigin(seg.TransformIndexToPhysicalPoint((0, seg.GetSize()[1] - 1, 0)))

@@ -213,9 +213,9 @@ class BackgroundJob:
 
 
 def segmentation_job(ct_path, out_path, device: str = "cpu", weights=None, python: str | None = None,
-                     start: bool = True) -> BackgroundJob:
+                     start: bool = True, backend: str = "auto") -> BackgroundJob:
     """A `delicaite segment CT --out LABEL` job (started unless ``start`` is False)."""
-    args = ["segment", str(ct_path), "--out", str(out_path), "--device", device]
+    args = ["segment", str(ct_path), "--out", str(out_path), "--device", device, "--backend", backend]
     if weights:
         args += ["--weights", str(weights)]
     job = BackgroundJob(args, python=python, outputs=[out_path])

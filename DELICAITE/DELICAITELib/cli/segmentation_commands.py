@@ -18,7 +18,8 @@ VALIDATION_SHARE = 0.2
 
 def cmd_segment(args) -> None:
     from ..io import label_volumes_ml, read_image
-    from ..segmentation.backends import automatic_mask, parse_seed
+    from ..progress import ProgressEvent
+    from ..segmentation.backends import automatic_mask, choose_backend, parse_seed
     from ..segmentation.plausibility import review_path
 
     started = time.perf_counter()
@@ -26,8 +27,11 @@ def cmd_segment(args) -> None:
     check_label_suffix(out)  # before minutes of work, not after
     seeds = [parse_seed(text) for text in args.tumour_seed or ()]
     image = read_image(args.ct)
+    if args.backend == "auto" and args.weights is None:
+        chosen = "TotalSegmentator" if choose_backend() == "totalsegmentator" else "the embedded DELICAITE network"
+        progress(ProgressEvent(f"segmenting with {chosen} (--backend auto)", 0.0))
     result = automatic_mask(image, backend=args.backend, device=args.device, weights=args.weights,
-                            ct_path=args.ct, tumour_seeds_ras=seeds, progress=progress)
+                            ct_path=args.ct, tumour_seeds_ras=seeds, tumour=args.automatic_tumour, progress=progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_image_atomically(out, result.label)
     review_file = write_json_atomically(review_path(out), result.review.to_dict())
@@ -92,8 +96,12 @@ def add_parsers(sub) -> None:
     segment.add_argument("ct", help="CT: DICOM series folder, NIfTI or NRRD")
     segment.add_argument("--out", required=True, help="label map to write (e.g. SEG.nii.gz or .nrrd)")
     segment.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    segment.add_argument("--backend", choices=["delicaite", "totalsegmentator"], default="delicaite",
-                         help="delicaite: the bundled network; totalsegmentator: liver only, when installed")
+    segment.add_argument("--backend", choices=["auto", "delicaite", "totalsegmentator"], default="auto",
+                         help="auto (default): TotalSegmentator when installed, else the embedded DELICAITE network; "
+                              "delicaite: the embedded network; totalsegmentator: liver (and its liver-tumour task with --automatic-tumour always)")
+    segment.add_argument("--automatic-tumour", choices=["trusted", "always"], default="trusted",
+                         help="trusted (default): keep an automatic tumour only when its held-out Dice was measured and "
+                              "reaches 0.7 (otherwise draw or seed it); always: keep whatever the backend found (review it)")
     segment.add_argument("--weights", help="segmentation weights folder (default: the bundled model)")
     segment.add_argument("--preview", help="also write a PNG of three axial slices and a coronal view with the outlines")
     segment.add_argument("--tumour-seed", action="append", metavar="R,A,S",

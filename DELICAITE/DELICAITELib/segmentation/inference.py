@@ -20,6 +20,7 @@ from torch import nn
 from ..io import check_ct
 from ..io.labels import label_volumes_ml
 from ..progress import ProgressCallback, Reporter, reporter
+from .backends import TUMOUR_POLICIES
 from .device import resolve_device
 from .network import SegmentationConfig
 from .preprocess import to_working_arrays
@@ -51,9 +52,6 @@ def predict_probabilities(network: nn.Module, values: np.ndarray, config: Segmen
                                           padding_mode=PAD_MODE)
         probabilities = torch.softmax(logits.float(), dim=1)[0]
     return probabilities.cpu().numpy()
-
-
-TUMOUR_POLICIES = ("trusted", "always")
 
 
 def segment(image: sitk.Image, weights=None, device: str = "auto",

@@ -10,7 +10,9 @@ liver and still return a liver-sized mask. These checks use what any CT shows (H
   most 10 mL (expert masks hold at most 1 mL: vessels are thin; a stomach with oral contrast is 50+ mL);
 - **position**: the liver's dome touches the lung bases, so a mask ending more than 50 mm below them is
   bowel or pelvis; a CT without any lung in view cannot show where the liver should be; no more than
-  20 mL of the mask may lie above lung in the same column (above the diaphragm);
+  20 mL of the mask may lie above lung in the same column (above the diaphragm); the top 30 mm of the
+  mask lies mostly on the patient's right, where the liver's dome is (the heart sits left of the midline,
+  and a network that takes it in puts the mask's top there: HCC_006);
 - **one main component**: the largest connected part holds at least 90 % of the mask.
 
 An implausible mask is never passed on silently: `segment` marks it, `case` and `batch` refuse to
@@ -32,6 +34,10 @@ BRIGHT_HU = 200.0
 MAX_BRIGHT_ML = 10.0
 MAX_BELOW_LUNGS_MM = 50.0
 MAX_ABOVE_DIAPHRAGM_ML = 20.0
+# Share of the mask's top slab left of the body's midline: 0.00-0.30 on the reference and by-eye-correct
+# livers of ../shared/data (IRCADb-17 expert 0.30), 0.83 on HCC_006's mask that holds the heart.
+TOP_SLAB_MM = 30.0
+MAX_TOP_LEFT_SHARE = 0.5
 MIN_MAIN_COMPONENT_SHARE = 0.9
 WHAT_TO_DO = "review and correct it in the Segment module, or draw the liver and tumour, and pass that mask"
 
@@ -123,6 +129,11 @@ def review_liver_mask(image: sitk.Image, label: sitk.Image, anatomy: Anatomy | N
         figures["above_diaphragm_ml"] = round(above_ml, 1)
         if above_ml > MAX_ABOVE_DIAPHRAGM_ML:
             problems.append(f"{above_ml:.0f} mL of it lies above lung tissue, above the diaphragm")
+        left_share = _top_left_share(liver, anatomy, max(1, round(TOP_SLAB_MM / spacing_z)))
+        figures["top_slab_left_share"] = round(left_share, 3)
+        if left_share > MAX_TOP_LEFT_SHARE:
+            problems.append(f"{100 * left_share:.0f} % of its top {TOP_SLAB_MM:.0f} mm lies left of the body's midline, "
+                            "where the heart sits (the liver's dome is on the right)")
 
     share = _main_component_share(liver)
     figures["main_component_share"] = round(share, 3)
@@ -152,6 +163,17 @@ def _above_diaphragm(liver: np.ndarray, lungs: np.ndarray) -> np.ndarray:
     lowest = np.where(has_lung, lungs.argmax(axis=0), lungs.shape[0])
     z = np.arange(liver.shape[0])[:, None, None]
     return liver & (z > lowest[None])
+
+
+def _top_left_share(liver: np.ndarray, anatomy: Anatomy, slab: int) -> float:
+    """Share of the mask's top ``slab`` slices on the patient's left of the body's midline (x grows leftwards, LPS)."""
+    top = int(np.flatnonzero(liver.any(axis=(1, 2))).max())
+    left = total = 0
+    for z in range(max(0, top - slab + 1), top + 1):
+        x = np.nonzero(liver[z])[1]
+        left += int((x > anatomy.body_midline_x(z)).sum())
+        total += x.size
+    return left / total if total else 0.0
 
 
 def _main_component_share(liver: np.ndarray) -> float:
