@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="hold out only these volumes (default: each in turn)")
     parser.add_argument("--keep", help="keep each fold's weights in KEEP/<held-out name>/ (default: discarded)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (experiments only)")
+    parser.add_argument("--neighbour-ratio", type=float, help="override the recipe's neighbour_ratio (experiments only)")
+    parser.add_argument("--seed", type=int, help="override the recipe's seed (noise between runs)")
     args = parser.parse_args()
 
     from DELICAITELib.io.labels import label_volumes_ml
@@ -55,14 +57,15 @@ def main() -> None:
     from DELICAITELib.segmentation.shipped import LOVO_RECIPE
     from DELICAITELib.segmentation.training import train_segmentation
 
-    recipe = {**LOVO_RECIPE, **({"epochs": args.epochs} if args.epochs else {})}
-    volumes = shared_training_volumes(args.data)
+    overrides = {"epochs": args.epochs, "neighbour_ratio": args.neighbour_ratio, "seed": args.seed}
+    recipe = {**LOVO_RECIPE, **{k: v for k, v in overrides.items() if v is not None}}
+    volumes = shared_training_volumes(args.data, neighbours=True)  # the neighbours only steer patch centres
     pelvis = liver_free_pelvis(args.data) if (Path(args.data) / "totalseg-example").is_dir() else None
     if len(volumes) < 2:
         raise SystemExit(f"need at least two labelled volumes under {args.data}; found {len(volumes)}")
     started_all = time.perf_counter()
     folds = {}
-    for name, image, reference in volumes:
+    for name, image, reference, _ in volumes:
         if args.only and name not in args.only:
             continue
         others = [v for v in volumes if v[0] != name]

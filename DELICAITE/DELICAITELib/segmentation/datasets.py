@@ -41,6 +41,10 @@ LABEL_FOLDERS = ("labels", "labelsTr", "masks", "segmentations")
 # liver (tumour included) of 1.19 L with 0.25 L of tumour; see the model card.
 LITS117_SPACING_MM = (1.1, 1.1, 1.6)
 TOTALSEG_LIVER = 5
+# TotalSegmentator (v2) classes beside the liver that a liver network takes for it: spleen, kidneys,
+# gallbladder, stomach, pancreas, small bowel, duodenum, colon, heart, aorta, inferior vena cava, portal
+# and splenic vein. Training centres patches on them too (``neighbour_ratio``); they stay background.
+TOTALSEG_NEIGHBOURS = (1, 2, 3, 4, 6, 7, 18, 19, 20, 51, 52, 63, 64)
 # example_ct.nii.gz slices 0-55 (femoral heads to the lower lumbar spine, 168 mm) hold no liver
 # (checked by eye; the liver's tip ends near slice 70 and example_seg labels it from slice 82 up).
 # Not used for training (as a negative it cost 0.08 of mean leave-one-out liver Dice); the
@@ -177,29 +181,30 @@ def _generic_pairs(folder: Path) -> list[TrainingPair]:
 
 # --- the labelled volumes of ../shared/data --------------------------------------------------------
 
-def shared_training_volumes(shared_data_dir) -> list[tuple[str, sitk.Image, sitk.Image]]:
+def shared_training_volumes(shared_data_dir, neighbours: bool = False) -> list[tuple]:
     """(name, CT, label 0/1/2 on the CT grid) for each labelled volume present in ../shared/data.
 
     ``ircadb-17`` (expert liver + tumours), ``lits-117`` (LiTS liver crop, expert liver + tumours),
     ``totalseg-sm`` and ``totalseg-dicom`` (TotalSegmentator's test CTs; liver = its label 5, no
     tumour class, and these labels are model predictions, not expert masks). Missing ones are skipped.
+    ``neighbours``: a fourth item, the 0/1 mask of the organs of :data:`TOTALSEG_NEIGHBOURS` on the CT
+    grid (None for the volumes that label only liver and tumour).
     """
     root = Path(shared_data_dir)
     volumes = []
     if (root / "ircadb-17").is_dir():
-        volumes.append(("ircadb-17", *load_pair(_ircadb_pairs(root / "ircadb-17")[0])))
+        volumes.append(("ircadb-17", *load_pair(_ircadb_pairs(root / "ircadb-17")[0]), None))
     if (root / "lits-117" / "img_117.mrc").is_file():
-        volumes.append(("lits-117", *read_lits117(root / "lits-117")))
+        volumes.append(("lits-117", *read_lits117(root / "lits-117"), None))
     totalseg = root / "totalseg-example"
-    if (totalseg / "example_ct_sm.nii.gz").is_file():
-        image = read_image(totalseg / "example_ct_sm.nii.gz")
-        # example_seg shares example_ct_sm's grid exactly (both carry example_ct's origin, see README)
-        volumes.append(("totalseg-sm", image, _totalseg_liver(totalseg / "example_seg.nii.gz", image)))
-    if (totalseg / "example_ct_dicom").is_dir():
-        image = read_image(totalseg / "example_ct_dicom")
-        # this seg's y axis is flipped relative to the DICOM: resampling in physical space fixes it
-        volumes.append(("totalseg-dicom", image, _totalseg_liver(totalseg / "example_seg_dicom.nii.gz", image)))
-    return volumes
+    # example_seg shares example_ct_sm's grid exactly (both carry example_ct's origin, see README);
+    # example_seg_dicom's y axis is flipped relative to the DICOM: resampling in physical space fixes it
+    for name, ct, seg in (("totalseg-sm", totalseg / "example_ct_sm.nii.gz", totalseg / "example_seg.nii.gz"),
+                          ("totalseg-dicom", totalseg / "example_ct_dicom", totalseg / "example_seg_dicom.nii.gz")):
+        if ct.exists():
+            image = read_image(ct)
+            volumes.append((name, image, _totalseg_liver(seg, image), _totalseg_neighbours(seg, image)))
+    return volumes if neighbours else [volume[:3] for volume in volumes]
 
 
 def liver_free_pelvis(shared_data_dir) -> sitk.Image:
@@ -212,6 +217,14 @@ def _totalseg_liver(path: Path, image: sitk.Image) -> sitk.Image:
     seg = sitk.ReadImage(str(path))
     liver = sitk.Cast(seg == TOTALSEG_LIVER, sitk.sitkUInt8)
     return check_label(liver, reference=image, name=path.name)
+
+
+def _totalseg_neighbours(path: Path, image: sitk.Image) -> sitk.Image:
+    """The organs of :data:`TOTALSEG_NEIGHBOURS` in a TotalSegmentator map as a 0/1 mask on ``image``'s grid."""
+    seg = sitk.ReadImage(str(path))
+    mask = sitk.GetImageFromArray(np.isin(sitk.GetArrayViewFromImage(seg), TOTALSEG_NEIGHBOURS).astype(np.uint8))
+    mask.CopyInformation(seg)
+    return check_label(mask, reference=image, name=path.name)
 
 
 def read_lits117(folder) -> tuple[sitk.Image, sitk.Image]:

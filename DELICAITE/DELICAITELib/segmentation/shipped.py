@@ -32,7 +32,7 @@ def build_shipped_segmentation_model(out_dir, shared_data_dir=None, *, device: s
     ``install`` copies them over the shipped weights (resources/liver_seg/). Returns the history.
     """
     recipe = {**SHIPPED_RECIPE, **(recipe or {})}
-    volumes = shared_training_volumes(shared_data_dir or default_shared_data_dir())
+    volumes = shared_training_volumes(shared_data_dir or default_shared_data_dir(), neighbours=True)
     history = train_segmentation(volumes, out_dir, device=device, progress=progress, **recipe)
     if install:
         SHIPPED_WEIGHTS.mkdir(parents=True, exist_ok=True)

@@ -42,12 +42,13 @@ from .device import resolve_device
 from .inference import predict_probabilities, probabilities_to_labels
 from .metrics import mask_dice
 from .network import SegmentationConfig, build_network
-from .preprocess import to_working_arrays
+from .preprocess import resample_label, to_working_arrays
 from .weights import load_state_arrays, save_segmentation_weights, state_arrays
 
 CHECKPOINT_FORMAT = "delicaite-liver-segmentation-checkpoint"
 CHECKPOINT_VERSION = 1
 CROP_RATIOS = (1, 2, 1)  # background : liver : tumour patch centres
+NEIGHBOUR_CENTRE = 3  # a fourth kind of patch centre: a labelled neighbouring organ (background for the loss)
 MAX_INDICES_PER_CLASS = 200_000  # enough candidate centres; keeps 131 LiTS volumes' indices small
 
 
@@ -56,18 +57,21 @@ class _Volume:
     """One training/validation volume on the working grid, (1, z, y, x) arrays."""
 
     name: str
-    sample: dict  # {"image", "label", "label_cls_indices"} ready for the random crop
+    sample: dict  # {"image", "label", "centres_cls_indices"} ready for the random crop
     has_tumour: bool
 
 
 def train_segmentation(train_volumes, out_dir, *, val_volumes=None, epochs: int, seed: int = 0,
                        device: str = "auto", resume: bool = False, progress: bool = True,
                        config: SegmentationConfig | None = None, iterations_per_epoch: int = 50,
-                       batch_size: int = 2, learning_rate: float = 2e-3, lumen_probability: float = 0.0) -> list[dict]:
+                       batch_size: int = 2, learning_rate: float = 2e-3, lumen_probability: float = 0.0,
+                       neighbour_ratio: float = 0.0) -> list[dict]:
     """Train a network from scratch (or resume) and return the history, one dict per epoch.
 
     ``train_volumes`` / ``val_volumes``: TrainingPair objects, or (name, image, label) / (image,
-    label) tuples of SimpleITK images with the label on the image's grid. Writes
+    label) tuples of SimpleITK images with the label on the image's grid, or (name, image, label,
+    neighbours) with a 0/1 mask of labelled neighbouring organs (or None). ``neighbour_ratio``: patch
+    centres on those organs, against 1 : 2 : 1 on background, liver and tumour (0: none). Writes
     ``out_dir``/checkpoint/ every epoch and ``out_dir``/best/ (highest mean validation Dice; the
     latest epoch when there is no validation). ``resume`` continues from out_dir/checkpoint/ with
     its optimizer state, epoch, history and seed (the given ``seed`` and ``config`` must agree).
@@ -90,11 +94,11 @@ def train_segmentation(train_volumes, out_dir, *, val_volumes=None, epochs: int,
         if start_epoch > epochs:
             return history  # already trained that far: nothing to read or run
 
-    train = _prepare(train_volumes, config, "training")
+    train = _prepare(train_volumes, config, "training", neighbour_ratio > 0)
     if not train:
         raise DelicaiteError("no training volumes given")
     val = _prepare(val_volumes or [], config, "validation")
-    augment = _augmentation(config, lumen_probability)
+    augment = _augmentation(config, lumen_probability, neighbour_ratio)
     loss_function = LiverRegionDiceCELoss()
     scaler = torch.amp.GradScaler("cuda", enabled=torch_device.type == "cuda")
     total_iterations = epochs * iterations_per_epoch
@@ -132,7 +136,8 @@ def train_segmentation(train_volumes, out_dir, *, val_volumes=None, epochs: int,
             tqdm.write(_describe(record, epochs))
         if _is_best(history):
             save_segmentation_weights(network, config, out_dir / "best", extra={"training": _summary(
-                train, val, history, seed, iterations_per_epoch, batch_size, learning_rate, lumen_probability)})
+                train, val, history, seed, iterations_per_epoch, batch_size, learning_rate, lumen_probability,
+                neighbour_ratio)})
         _write_checkpoint(out_dir, network, optimizer, config, history, seed,
                           {"iterations_per_epoch": iterations_per_epoch, "batch_size": batch_size,
                            "learning_rate": learning_rate, "epochs": epochs})
@@ -158,35 +163,46 @@ class LiverRegionDiceCELoss(nn.Module):
 
 # --- data ----------------------------------------------------------------------------------------
 
-def _prepare(volumes, config: SegmentationConfig, what: str) -> list[_Volume]:
-    """Resample each volume to the working grid once; pairs are read one at a time and dropped."""
+def _prepare(volumes, config: SegmentationConfig, what: str, neighbours: bool = False) -> list[_Volume]:
+    """Resample each volume to the working grid once; pairs are read one at a time and dropped.
+
+    Patch centres are drawn per class from "centres": the label, plus :data:`NEIGHBOUR_CENTRE` on the
+    labelled neighbouring organs when ``neighbours``.
+    """
     # replicate the border like inference does (sliding window, PAD_MODE): a liver cut by a partial
     # scan or a tight crop continues into the padding instead of ending at a wall of air
-    pad = SpatialPadd(("image", "label"), spatial_size=config.patch_zyx, mode="edge")
-    indices = ClassesToIndicesd("label", num_classes=config.num_classes, max_samples_per_class=MAX_INDICES_PER_CLASS)
+    pad = SpatialPadd(("image", "label", "centres"), spatial_size=config.patch_zyx, mode="edge")
+    indices = ClassesToIndicesd("centres", num_classes=config.num_classes + int(neighbours),
+                                max_samples_per_class=MAX_INDICES_PER_CLASS)
     prepared = []
     for k, item in enumerate(volumes):
-        name, image, label = _unpack(item, k, what)
-        values, labels, _ = to_working_arrays(image, label, config)
-        del image, label
-        sample = indices(pad({"image": values[None], "label": labels[None]}))
+        name, image, label, organs = _unpack(item, k, what)
+        values, labels, grid = to_working_arrays(image, label, config)
+        centres = labels.copy()
+        if neighbours and organs is not None:
+            centres[(sitk.GetArrayViewFromImage(resample_label(organs, grid)) > 0) & (labels == 0)] = NEIGHBOUR_CENTRE
+        del image, label, organs
+        sample = indices(pad({"image": values[None], "label": labels[None], "centres": centres[None]}))
+        del sample["centres"]
         prepared.append(_Volume(name, sample, bool(np.any(labels == 2))))
     return prepared
 
 
-def _unpack(item, k: int, what: str) -> tuple[str, sitk.Image, sitk.Image]:
+def _unpack(item, k: int, what: str) -> tuple[str, sitk.Image, sitk.Image, sitk.Image | None]:
     if isinstance(item, TrainingPair):
-        return (item.name, *load_pair(item))
-    if isinstance(item, tuple) and len(item) == 3:
+        return (item.name, *load_pair(item), None)
+    if isinstance(item, tuple) and len(item) == 4:
         return item
+    if isinstance(item, tuple) and len(item) == 3:
+        return (*item, None)
     if isinstance(item, tuple) and len(item) == 2:
-        return (f"{what}-{k}", *item)
+        return (f"{what}-{k}", *item, None)
     raise DelicaiteError(
         f"{what} volume {k} is a {type(item).__name__}; give TrainingPair objects or (name, image, label) tuples"
     )
 
 
-def _augmentation(config: SegmentationConfig, lumen_probability: float = 0.0) -> Compose:
+def _augmentation(config: SegmentationConfig, lumen_probability: float = 0.0, neighbour_ratio: float = 0.0) -> Compose:
     """Random crop + small geometric and intensity changes (+ painted contrast lumens, augment.py).
 
     No flips: the liver sits on the patient's right, and a left-right flip would teach the network
@@ -194,9 +210,10 @@ def _augmentation(config: SegmentationConfig, lumen_probability: float = 0.0) ->
     """
     keys = ("image", "label")
     return Compose([
-        RandCropByLabelClassesd(keys, "label", spatial_size=config.patch_zyx, ratios=list(CROP_RATIOS),
-                                num_classes=config.num_classes, num_samples=1, indices_key="label_cls_indices",
-                                warn=False),
+        RandCropByLabelClassesd(keys, "label", spatial_size=config.patch_zyx,
+                                ratios=list(CROP_RATIOS) + ([neighbour_ratio] if neighbour_ratio > 0 else []),
+                                num_classes=config.num_classes + int(neighbour_ratio > 0), num_samples=1,
+                                indices_key="centres_cls_indices", warn=False),
         # rotation mostly in the axial plane (axis 0 of the (z, y, x) patch), ±15 %: body size varies
         RandAffined(keys, prob=0.5, rotate_range=(0.26, 0.08, 0.08), scale_range=(0.15, 0.15, 0.15),
                     mode=("bilinear", "nearest"), padding_mode="border"),
@@ -251,11 +268,11 @@ def _describe(record: dict, epochs: int) -> str:
 
 
 def _summary(train, val, history, seed, iterations_per_epoch, batch_size, learning_rate,
-             lumen_probability: float = 0.0) -> dict:
+             lumen_probability: float = 0.0, neighbour_ratio: float = 0.0) -> dict:
     return {"train_volumes": [v.name for v in train], "val_volumes": [v.name for v in val],
             "epochs": history[-1]["epoch"], "iterations_per_epoch": iterations_per_epoch,
             "batch_size": batch_size, "learning_rate": learning_rate, "lumen_probability": lumen_probability,
-            "seed": seed, "history": history}
+            "neighbour_ratio": neighbour_ratio, "seed": seed, "history": history}
 
 
 # --- checkpoint ----------------------------------------------------------------------------------
