@@ -34,6 +34,7 @@ PINNED_REQUIREMENTS = (
     "openpyxl==3.1.5",
     "mrcfile==1.5.4",
     "tqdm==4.70.1",
+    "filelock==4.3.2",
 )
 # Distribution name -> the module it installs, where they differ.
 IMPORT_NAMES = {"pyradiomics-bhklab": "radiomics", "PyWavelets": "pywt", "scikit-learn": "sklearn", "PyYAML": "yaml"}

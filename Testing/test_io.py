@@ -98,12 +98,33 @@ def test_folder_with_two_series_is_refused(hcc009_dir, tmp_path):
     assert_one_line(error, "holds 2 DICOM series", "Recon 2: LIVER 3 PHASE", "(3 files)", "pass one series folder")
 
 
-def test_series_with_a_missing_slice_warns(hcc009_dir, tmp_path):
+def test_series_with_a_missing_slice_is_refused_naming_the_gap(hcc009_dir, tmp_path, monkeypatch):
     for name in ("1-01.dcm", "1-02.dcm", "1-04.dcm", "1-05.dcm", "1-06.dcm"):  # 1-03 left out
         (tmp_path / name).symlink_to(hcc009_dir / VP_SERIES / name)
-    with pytest.warns(UserWarning, match=r"uneven slice spacing \(2.50–5.00 mm; a slice may be missing"):
+    with pytest.raises(ImageError) as error:
+        read_image(tmp_path)
+    assert_one_line(error, "has a slice gap: 5.00 mm between", "1-02.dcm", "1-04.dcm", "2.50 mm apart",
+                    "--allow-slice-gaps")
+    from DELICAITELib.io import dicom
+
+    monkeypatch.setitem(dicom._ALLOW_GAPS, "value", True)  # what `delicaite --allow-slice-gaps` sets
+    with pytest.warns(UserWarning, match=r"read with a slice gap \(5.00 mm between"):
         image = read_image(tmp_path)
     assert image.GetSize() == (512, 512, 5)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random bytes"])
+def test_series_with_a_damaged_slice_is_refused_naming_the_file(hcc009_dir, tmp_path, damage):
+    """GDCM leaves a slice it cannot read out of the series; the gap it leaves names that file."""
+    for name in ("1-01.dcm", "1-02.dcm", "1-04.dcm", "1-05.dcm"):
+        (tmp_path / name).symlink_to(hcc009_dir / VP_SERIES / name)
+    original = (hcc009_dir / VP_SERIES / "1-03.dcm").read_bytes()
+    damaged = {"truncated": original[: len(original) // 3], "empty": b"",
+               "random bytes": np.random.default_rng(3).bytes(len(original))}[damage]
+    (tmp_path / "1-03.dcm").write_bytes(damaged)
+    with pytest.raises(ImageError) as error:
+        read_image(tmp_path)
+    assert_one_line(error, "slice gap: 5.00 mm between", "1-02.dcm", "left out as unreadable: 1-03.dcm")
 
 
 def test_series_of_two_acquisitions_at_the_same_positions_reads_one(tmp_path):

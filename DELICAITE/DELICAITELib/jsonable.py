@@ -29,6 +29,24 @@ def read_json(path, what: str, shown=None):
     except (OSError, UnicodeDecodeError) as err:
         raise DelicaiteError(f"cannot read the {what} file {shown} ({err})") from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except json.JSONDecodeError as err:
         raise DelicaiteError(f"{what} file {shown} is not valid JSON (line {err.lineno}: {err.msg})") from None
+    except RecursionError:
+        raise DelicaiteError(f"{what} file {shown} is nested too deeply to be a {what} file") from None
+    except _DuplicateKey as err:
+        raise DelicaiteError(f"{what} file {shown} gives {err.args[0]!r} twice: keep one value") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _refuse_duplicate_keys(pairs):
+    """A JSON object whose key repeats is ambiguous (json.loads would keep the last value silently)."""
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key[:80])
+        seen[key] = value
+    return seen

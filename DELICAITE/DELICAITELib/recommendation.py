@@ -10,6 +10,8 @@ Every door shows what :class:`Prediction` holds and words it with :func:`reason`
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,6 +116,14 @@ class Prediction:
     cutoff: float
     drivers: tuple[Driver, ...] = ()
     imputed: tuple[str, ...] = field(default=())
+
+    def __post_init__(self):
+        numbers = {"P(PD | TACE)": self.risk.p_pd_tace, "P(PD | HAIC)": self.risk.p_pd_haic, "h": self.score.h,
+                   "h's spread": self.score.lower, "h's spread ": self.score.upper, "cutoff": self.cutoff}
+        bad = [name.strip() for name, value in numbers.items() if not math.isfinite(float(value))]
+        if bad:  # never written, never shown: NaN is no risk
+            raise DelicaiteError(f"the model gave a non-finite {', '.join(dict.fromkeys(bad))} for this patient: "
+                                 "its file or the inputs are broken; check the model folder and the covariates")
 
     @property
     def recommendation(self) -> str:

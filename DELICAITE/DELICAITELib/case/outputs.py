@@ -18,6 +18,7 @@ from .engine import CaseRun
 RESULT_FILE, FEATURES_FILE, SEGMENTATION_FILE = "result.json", "features.json", "segmentation.nii.gz"
 REPORT_PNG, REPORT_HTML = "report.png", "report.html"
 REPORT_FILES = (RESULT_FILE, REPORT_PNG, REPORT_HTML)
+ALL_FILES = (RESULT_FILE, FEATURES_FILE, SEGMENTATION_FILE, REPORT_PNG, REPORT_HTML)
 
 
 def write_case_outputs(run: CaseRun, out_dir, training_h=None) -> list[Path]:
@@ -44,6 +45,8 @@ def write_case_outputs(run: CaseRun, out_dir, training_h=None) -> list[Path]:
         names.append(RESULT_FILE)
         for name in names:
             os.replace(staging / name, out / name)
+        for name in set(ALL_FILES) - set(names):  # a slices-only rerun leaves no report of the case before it
+            (out / name).unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [out / name for name in names]

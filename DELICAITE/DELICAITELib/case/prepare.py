@@ -45,6 +45,11 @@ class PreparedCase:
         return self.slices
 
 
+# A tumour whose largest axial slice is smaller than this (a 5 mm square) is a stray voxel, not a lesion
+# whose texture the image features could describe.
+MIN_TUMOUR_SLICE_MM2 = 25.0
+
+
 def prepare_case(ap, vp=None, mask=None, *, device: str = "cpu", tumour_seeds_ras=(),
                  progress: ProgressCallback | Reporter | None = None) -> PreparedCase:
     """``ap``/``vp``/``mask``: paths (DICOM folder, NIfTI, NRRD; a 3D-IRCADb folder for the mask) or
@@ -78,6 +83,10 @@ def prepare_case(ap, vp=None, mask=None, *, device: str = "cpu", tumour_seeds_ra
             slices = tuple(largest_tumour_slices(case.label))
         except MaskError as err:
             problem = str(err)
+        if slices and slices[0].area_mm2 < MIN_TUMOUR_SLICE_MM2:
+            problem = (f"the tumour's largest slice is {slices[0].area_mm2:.1f} mm² (at least {MIN_TUMOUR_SLICE_MM2:.0f} "
+                       "mm² are needed to describe it): check the tumour in the mask")
+            slices = ()
     noted = user_warnings(caught)
     if tumour_seeds_ras:  # the user seeded the tumours: the withheld automatic one asks nothing more
         noted = tuple(m for m in noted if not m.startswith("automatic tumour withheld"))

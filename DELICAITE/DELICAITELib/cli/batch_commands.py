@@ -8,10 +8,13 @@ from .common import progress
 
 def cmd_batch(args) -> None:
     from ..batch import find_cases, outcome, process_cases
+    from ..storage import check_output_folder, output_lock
 
-    cases = find_cases(args.cases_dir, exclude=[args.out])
-    rows = process_cases(cases, args.out, model_path=args.model, device=args.device, progress=progress,
-                         resume=not args.no_resume)
+    out = check_output_folder(args.out)
+    cases = find_cases(args.cases_dir, exclude=[out])
+    with output_lock(out):
+        rows = process_cases(cases, out, model_path=args.model, device=args.device, progress=progress,
+                             resume=not args.no_resume)
     for row in rows:
         print(f"{row['case']}\t{row['status']}\t{outcome(row)}")
     failed = [row["case"] for row in rows if row["status"] == "error"]

@@ -23,14 +23,23 @@ def print_result(result, out: Path) -> None:
 
 def cmd_case(args) -> None:
     from ..case import CaseEngine, write_case_outputs
+    from ..errors import DelicaiteError
     from ..segmentation.backends import parse_seed
+    from ..storage import check_output_folder, clear_failure, output_lock, record_failure
 
-    out = Path(args.out)
+    out = check_output_folder(args.out)
     seeds = [parse_seed(text) for text in args.tumour_seed or ()]
-    engine = CaseEngine.for_model(args.model, device=args.device)  # its features are the model's own
-    run = engine.run(args.ap, args.vp, args.mask, read_json(args.clinical, "clinical"), progress,
-                     include_identifiers=args.include_identifiers, tumour_seeds_ras=seeds)
-    write_case_outputs(run, out, engine.bundle.training_h)
+    with output_lock(out):
+        try:
+            engine = CaseEngine.for_model(args.model, device=args.device)  # its features are the model's own
+            run = engine.run(args.ap, args.vp, args.mask, read_json(args.clinical, "clinical"), progress,
+                             include_identifiers=args.include_identifiers, tumour_seeds_ras=seeds)
+            write_case_outputs(run, out, engine.bundle.training_h)
+        except (DelicaiteError, OSError) as err:
+            if record_failure(out, "case", err) is not None and (out / "result.json").exists():
+                progress("the previous result in this folder is left as it was; failure.json records this run's error")
+            raise
+        clear_failure(out)
     print_result(run.result, out)
 
 

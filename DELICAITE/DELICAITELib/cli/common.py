@@ -22,8 +22,14 @@ def progress(event: ProgressEvent | str) -> None:
     print(event.to_line() if _format["progress"] == "json" else event.message, file=sys.stderr, flush=True)
 
 
+MAX_ERROR_CHARS = 600  # an over-long value the user gave is not echoed back in full
+
+
 def error(message: str) -> None:
     """The one line that says why a command stopped (and, in json mode, the same as an error event)."""
+    message = " ".join(str(message).split())
+    if len(message) > MAX_ERROR_CHARS:
+        message = f"{message[:MAX_ERROR_CHARS]}… ({len(message) - MAX_ERROR_CHARS} more characters)"
     if _format["progress"] == "json":
         print(ProgressEvent(message, None, ERROR).to_line(), file=sys.stderr, flush=True)
     print(f"error: {message}", file=sys.stderr, flush=True)

@@ -13,15 +13,17 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import ImageError
+from ..errors import ImageError, MaskError
 from .checks import check_ct, describe_extent, overlap_fraction, same_grid
 from .images import read_image
 from .labels import check_label, read_label
 
 # Value given to VP voxels that fall outside the VP scan after resampling (air).
 OUTSIDE_HU = -1024.0
-# Warn when the VP covers less than this fraction of the AP volume.
+# The VP must cover at least this fraction of the AP volume: features on fill value are no features.
 MIN_COVERED_FRACTION = 0.9
+# A liver or tumour whose mean is below this is mostly fat or air: the mask is not on them.
+MIN_MASK_MEAN_HU = -100.0
 
 ImageSource = str | Path | sitk.Image
 
@@ -62,11 +64,14 @@ def load_case(ap: ImageSource | None, vp: ImageSource | None, mask: ImageSource 
                 f"{describe_extent(vp_image)}; pass two phases of the same patient and study"
             )
         if alignment["overlap_fraction"] < MIN_COVERED_FRACTION:
-            warnings.warn(
-                f"VP covers only {100 * alignment['overlap_fraction']:.0f}% of the AP volume; "
-                f"the rest is set to {OUTSIDE_HU:g} HU",
-                stacklevel=2,
+            raise ImageError(
+                f"the portal-venous phase covers only {100 * alignment['overlap_fraction']:.0f}% of the arterial one "
+                f"(at least {100 * MIN_COVERED_FRACTION:.0f}% is needed; AP spans {describe_extent(ap_image)}, VP "
+                f"{describe_extent(vp_image)}): pass a VP series that covers the liver and tumour of the AP"
             )
+        warnings.warn(f"the portal-venous phase lies on another grid (origin {alignment['origin_offset_mm']:.1f} mm "
+                      f"away, {100 * alignment['overlap_fraction']:.0f}% of the AP covered): resampled onto the AP",
+                      stacklevel=2)
         vp_image = sitk.Resample(vp_image, ap_image, sitk.Transform(), sitk.sitkLinear, OUTSIDE_HU, sitk.sitkFloat32)
         alignment["vp_resampled"] = True
     else:
@@ -77,7 +82,29 @@ def load_case(ap: ImageSource | None, vp: ImageSource | None, mask: ImageSource 
             label = check_label(mask, ap_image, name="mask")
         else:
             label = read_label(mask, reference=ap_image)
+        alignment["mask_mean_hu"] = check_mask_on_ct(label, ap_image)
     return Case(ap=ap_image, vp=vp_image, label=label, alignment=alignment)
+
+
+def check_mask_on_ct(label: sitk.Image, ct: sitk.Image) -> dict:
+    """Mean HU of the liver (label >= 1) and of the tumour under ``label`` (on ``ct``'s grid); MaskError when
+    either is mostly fat or air (below :data:`MIN_MASK_MEAN_HU`): a shifted or foreign mask."""
+    stats = sitk.LabelStatisticsImageFilter()
+    stats.Execute(ct, sitk.Cast(sitk.Clamp(label, sitk.sitkUInt8, 0, 2), sitk.sitkUInt8))
+    means = {}
+    liver_voxels = sum(stats.GetCount(k) for k in (1, 2) if stats.HasLabel(k))
+    if liver_voxels:
+        means["liver"] = sum(stats.GetMean(k) * stats.GetCount(k) for k in (1, 2) if stats.HasLabel(k)) / liver_voxels
+    if stats.HasLabel(2):
+        means["tumour"] = stats.GetMean(2)
+    for structure, mean in means.items():
+        if mean < MIN_MASK_MEAN_HU:
+            raise MaskError(
+                f"the mask's {structure} has a mean of {mean:.0f} HU on the arterial phase (fat or air; a {structure} is "
+                f"above {MIN_MASK_MEAN_HU:.0f} HU): the mask does not lie on this CT's {structure}; check that it was "
+                "made on this CT"
+            )
+    return {k: round(float(v), 1) for k, v in means.items()}
 
 
 def _as_ct(source: ImageSource, name: str) -> sitk.Image:
@@ -92,7 +119,14 @@ def _as_ct(source: ImageSource, name: str) -> sitk.Image:
 def _same_source(a: ImageSource, b: ImageSource) -> bool:
     if isinstance(a, sitk.Image) or isinstance(b, sitk.Image):
         return a is b
-    return Path(a).resolve() == Path(b).resolve()
+    return _resolved(a) == _resolved(b)
+
+
+def _resolved(path) -> Path:
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as err:  # Python 3.11 raises RuntimeError for a symlink loop
+        raise ImageError(f"{path} cannot be followed to a file ({err}): pass the image's real path") from None
 
 
 def _alignment(ap: sitk.Image, vp: sitk.Image) -> dict:

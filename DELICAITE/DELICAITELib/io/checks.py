@@ -20,6 +20,7 @@ AXIAL_MIN_COS = 0.9
 # stored values do not. At least this fraction of the sampled voxels must lie in the air range.
 AIR_RANGE_HU = (-1200.0, -800.0)
 MIN_AIR_FRACTION = 1e-4
+PADDING_BAND_SHARE = 0.1
 # Checking the range on every 2nd slice and every 4th row/column is enough and keeps it fast.
 _SAMPLE_STEP = (2, 4, 4)
 
@@ -61,12 +62,17 @@ def check_ct(image: sitk.Image, name: str = "image") -> None:
 
 
 def _check_hounsfield(image: sitk.Image, name: str) -> None:
-    """Raise ImageError if the intensities are not finite or show no air near −1000 HU."""
+    """Raise ImageError if the intensities are not finite or show no air near −1000 HU inside the field of
+    view (the outer :data:`PADDING_BAND_SHARE` of rows and columns, where padding lies, does not count)."""
     step_z, step_y, step_x = _SAMPLE_STEP
     sample = sitk.GetArrayViewFromImage(image)[::step_z, ::step_y, ::step_x]
     if not np.isfinite(sample).all():
         raise ImageError(f"{name} contains NaN or infinite values; expected finite Hounsfield units")
-    air = np.count_nonzero((sample >= AIR_RANGE_HU[0]) & (sample <= AIR_RANGE_HU[1]))
+    # Air inside the field of view, not only in bands along its edges: three rows of -1024 padding above
+    # an MR image would otherwise pass for air
+    margin_y, margin_x = (int(PADDING_BAND_SHARE * n) for n in sample.shape[1:])
+    interior = sample[:, margin_y:sample.shape[1] - margin_y, margin_x:sample.shape[2] - margin_x]
+    air = np.count_nonzero((interior >= AIR_RANGE_HU[0]) & (interior <= AIR_RANGE_HU[1]))
     if air < MIN_AIR_FRACTION * sample.size:
         # The message reports the whole volume's range, not the sample's.
         extremes = sitk.MinimumMaximumImageFilter()

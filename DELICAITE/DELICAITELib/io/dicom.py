@@ -87,8 +87,18 @@ def read_dicom_series(folder: str | Path, pixel_type: int = sitk.sitkFloat32) ->
     except RuntimeError as err:
         first_line = str(err).strip().splitlines()[-1] if str(err).strip() else "unknown reader error"
         raise ImageError(f"cannot read the DICOM series in {folder}: {first_line}") from err
-    _warn_if_uneven(reader, image, folder)
+    _check_slice_gaps(reader, image, folder, series[0].files)
     return image
+
+
+# A series with a slice gap is refused unless the user asks to read it anyway (`delicaite
+# --allow-slice-gaps`): the volume would assume one z spacing and stretch everything after the gap.
+_ALLOW_GAPS = {"value": False}
+
+
+def allow_slice_gaps(value: bool = True) -> None:
+    """Read DICOM series with uneven slice gaps (a warning records the gap) instead of refusing them."""
+    _ALLOW_GAPS["value"] = bool(value)
 
 
 def one_acquisition(files: tuple[str, ...], folder: Path) -> tuple[str, ...]:
@@ -133,21 +143,43 @@ def _position_and_acquisition(path: str) -> tuple[float, str] | None:
     return position, str(header.get("AcquisitionNumber", "")).strip()
 
 
-def _warn_if_uneven(reader: sitk.ImageSeriesReader, image: sitk.Image, folder: Path) -> None:
-    """Warn when slice gaps vary (a missing or duplicated slice): the volume assumes one z spacing."""
-    count = len(reader.GetFileNames())
+def _check_slice_gaps(reader: sitk.ImageSeriesReader, image: sitk.Image, folder: Path, series_files) -> None:
+    """Refuse (or, when allowed, warn about) a gap between slices that differs from the typical one by
+    more than 10 %: a missing slice, or one GDCM could not read and left out. Names the gap and the files."""
+    names = reader.GetFileNames()
+    count = len(names)
     if count < 3 or not all(reader.HasMetaDataKey(i, _POSITION_TAG) for i in range(count)):
         return
     normal = np.array(image.GetDirection()).reshape(3, 3)[:, 2]
-    positions = [np.array(reader.GetMetaData(i, _POSITION_TAG).split("\\"), dtype=float) for i in range(count)]
-    gaps = np.abs(np.diff(np.array(positions) @ normal))
+    positions = np.array([np.array(reader.GetMetaData(i, _POSITION_TAG).split("\\"), dtype=float)
+                          for i in range(count)]) @ normal
+    gaps = np.abs(np.diff(positions))
     typical = float(np.median(gaps))
-    if np.any(np.abs(gaps - typical) > UNEVEN_TOLERANCE * typical):
-        warnings.warn(
-            f"DICOM series in {folder} has uneven slice spacing ({gaps.min():.2f}–{gaps.max():.2f} mm; "
-            f"a slice may be missing or duplicated): the volume assumes {image.GetSpacing()[2]:.2f} mm",
-            stacklevel=3,
+    uneven = np.flatnonzero(np.abs(gaps - typical) > UNEVEN_TOLERANCE * typical)
+    if not uneven.size:
+        return
+    k = int(uneven[0])
+    where = (f"{gaps[k]:.2f} mm between {Path(names[k]).name} ({positions[k]:.1f} mm) and {Path(names[k + 1]).name} "
+             f"({positions[k + 1]:.1f} mm), where slices are {typical:.2f} mm apart")
+    if uneven.size > 1:
+        where += f"; {uneven.size - 1} more uneven gap(s)"
+    left_out = _left_out_files(folder, series_files)
+    if left_out:
+        where += f"; left out as unreadable: {', '.join(left_out[:3])}" + (" …" if len(left_out) > 3 else "")
+    if not _ALLOW_GAPS["value"]:
+        raise ImageError(
+            f"DICOM series in {folder} has a slice gap: {where}. A slice is missing or damaged: restore it, or "
+            "read the series anyway with `delicaite --allow-slice-gaps …` (the volume then assumes one spacing)"
         )
+    warnings.warn(f"DICOM series in {folder} read with a slice gap ({where}): the volume assumes "
+                  f"{image.GetSpacing()[2]:.2f} mm between slices", stacklevel=3)
+
+
+def _left_out_files(folder: Path, series_files) -> list[str]:
+    """Files in ``folder`` that the series reader left out (truncated, empty or foreign files)."""
+    in_series = {Path(f).name for f in series_files}
+    return [path.name for path in sorted(Path(folder).iterdir())
+            if path.is_file() and not path.name.startswith(".") and path.name not in in_series]
 
 
 def _description_and_modality(path: str) -> tuple[str, str]:

@@ -23,8 +23,10 @@ ALLOWED_VALUES = (BACKGROUND, LIVER, TUMOUR)
 IRCADB_MASKS = "MASKS_DICOM"
 IRCADB_LIVER = "liver"
 IRCADB_TUMOUR_GLOB = "livertumor*"
-# Warn when resampling onto the reference drops more than this fraction of the labelled volume.
+# Resampling onto the reference: warn when it drops more than MAX_LOST_FRACTION of the labelled volume,
+# refuse above MAX_DROPPED_FRACTION (the mask does not belong to this CT, or its header is wrong).
 MAX_LOST_FRACTION = 0.01
+MAX_DROPPED_FRACTION = 0.1
 
 
 def read_label(path: str | Path, reference: sitk.Image | None = None) -> sitk.Image:
@@ -67,7 +69,9 @@ def check_label(label: sitk.Image, reference: sitk.Image | None = None, name: st
 
 
 def _resample_onto(label: sitk.Image, reference: sitk.Image, name: str) -> sitk.Image:
-    """Nearest-neighbour resampling of a label onto the reference grid, refusing disjoint regions."""
+    """Nearest-neighbour resampling of a label onto the reference grid, refusing disjoint regions, lost
+    headers and masks that lose more than :data:`MAX_DROPPED_FRACTION` of their volume on the way."""
+    _refuse_lost_header(label, reference, name)
     if overlap_fraction(reference, label) == 0.0:
         raise MaskError(
             f"{name} does not overlap the image: label spans {describe_extent(label)}, image spans "
@@ -81,13 +85,47 @@ def _resample_onto(label: sitk.Image, reference: sitk.Image, name: str) -> sitk.
             f"{name} has no labelled voxel inside the image region {describe_extent(reference)}; "
             "use the mask made on this CT"
         )
-    if before > 0 and (before - after) / before > MAX_LOST_FRACTION:
-        warnings.warn(
-            f"{name}: {100 * (before - after) / before:.0f}% of the labelled volume lies outside the image "
-            "and was dropped",
-            stacklevel=3,
+    lost = (before - after) / before if before > 0 else 0.0
+    if lost > MAX_DROPPED_FRACTION:
+        raise MaskError(
+            f"{name}: {100 * lost:.0f}% of its labelled volume falls outside the image "
+            f"(mask spans {describe_extent(label)}, image {describe_extent(reference)}; at most "
+            f"{100 * MAX_DROPPED_FRACTION:.0f}% may): check its spacing and origin, or use the mask made on this CT"
         )
+    if lost > MAX_LOST_FRACTION:
+        warnings.warn(f"{name}: {100 * lost:.0f}% of the labelled volume lies outside the image and was dropped",
+                      stacklevel=3)
+    offset = float(np.linalg.norm(np.subtract(label.GetOrigin(), reference.GetOrigin())))
+    warnings.warn(f"{name} lies on another grid than the image (origin {offset:.1f} mm away, spacing "
+                  f"{_fmt_spacing(label)} mm against {_fmt_spacing(reference)}): resampled onto it", stacklevel=3)
     return resampled
+
+
+def _refuse_lost_header(label: sitk.Image, reference: sitk.Image, name: str) -> None:
+    """A mask with the image's voxel count and spacing but another origin, or with the header an array gets
+    by default (1 mm, origin 0, identity) where the image has another, was not made on this image's grid."""
+    if label.GetSize() != reference.GetSize():
+        return
+    origin_mm = float(np.linalg.norm(np.subtract(label.GetOrigin(), reference.GetOrigin())))
+    default_header = (np.allclose(label.GetSpacing(), 1.0) and np.allclose(label.GetOrigin(), 0.0)
+                      and np.allclose(label.GetDirection(), np.eye(3).ravel()))
+    same_spacing = (np.allclose(label.GetSpacing(), reference.GetSpacing(), rtol=1e-4)
+                    and np.allclose(label.GetDirection(), reference.GetDirection(), atol=1e-4))
+    if default_header:
+        raise MaskError(
+            f"{name} has the image's {label.GetSize()[0]}x{label.GetSize()[1]}x{label.GetSize()[2]} voxels but a default "
+            f"header (spacing 1 mm, origin 0) where the image has spacing {_fmt_spacing(reference)} mm: its geometry "
+            "was lost when it was written; write the mask with the CT's header (spacing, origin, direction)"
+        )
+    if same_spacing and origin_mm > 0.5 * min(reference.GetSpacing()):
+        raise MaskError(
+            f"{name} has the image's size and spacing but its origin is {origin_mm:.1f} mm away: it was made on "
+            "another image or its header was edited; use the mask made on this CT (or resample it onto this CT yourself)"
+        )
+
+
+def _fmt_spacing(image: sitk.Image) -> str:
+    return "×".join(f"{s:.2f}" for s in image.GetSpacing())
 
 
 def _check_values(label: sitk.Image, name: str) -> None:

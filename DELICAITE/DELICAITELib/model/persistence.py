@@ -85,7 +85,8 @@ def load_model(path):
                            "input_screen": False, "calibration": "none",
                            "linear_path": False, **meta["hyperparameters"]}
         model = InteractionModel(**hyperparameters, cutoff=meta["cutoff"])
-        n_features = int(meta["n_features"])
+        n_features = _count(meta, "n_features", meta_path)
+        _count(meta, "n_members", meta_path)
         names = meta["feature_names"]
         model.feature_names_in_ = None if names is None else np.array(names, dtype=object)
         model.n_features_in_ = n_features
@@ -108,11 +109,47 @@ def load_model(path):
                 state[name] = torch.as_tensor(arr, dtype=torch.float32)
             net.load_state_dict(state)
             networks.append(net.to(torch.device(model.device)).eval())
-    except (KeyError, TypeError) as exc:
+        _check_values(model, arrays, meta_path)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
         raise ModelFileError(f"model file {meta_path} lacks or mistypes an entry ({exc}); re-export the model") from None
     model.networks_ = networks
     model.metadata_ = meta
     return model
+
+
+MAX_FEATURES = 100_000
+MAX_MEMBERS = 1_000
+
+
+def _count(meta: dict, key: str, meta_path) -> int:
+    """A positive whole number of the file (features, members) within sane bounds, or ModelFileError."""
+    value = meta[key]
+    limit = MAX_FEATURES if key == "n_features" else MAX_MEMBERS
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise ModelFileError(f"model file {meta_path}: {key} is {str(value)[:40]!r}, not a whole number from 1 to "
+                             f"{limit}; re-export the model")
+    return value
+
+
+def _check_values(model, arrays: dict, meta_path) -> None:
+    """Every number finite, scaler of the right length with positive scales, cutoff finite: a model that
+    would turn a patient into NaN risks is refused when it is loaded, not after."""
+    n = model.n_features_in_
+    for name, values in (("scaler mean", model.scaler_mean_), ("scaler std", model.scaler_scale_)):
+        if values.shape != (n,):
+            raise ModelFileError(f"model file {meta_path}: {name} has {values.size} values for {n} features; re-export the model")
+    bad = [name for name, values in (("scaler mean", model.scaler_mean_), ("scaler std", model.scaler_scale_),
+                                     ("training h", model.training_h_), *arrays.items()) if not np.all(np.isfinite(values))]
+    if bad or not np.isfinite(float(model.cutoff)):
+        raise ModelFileError(f"model file {meta_path} holds non-finite values ({', '.join(bad[:3]) or 'cutoff'}); "
+                             "re-export the model")
+    if np.any(model.scaler_scale_ <= 0):
+        k = int(np.flatnonzero(model.scaler_scale_ <= 0)[0])
+        feature = model.feature_names_in_[k] if model.feature_names_in_ is not None else f"feature {k}"
+        raise ModelFileError(f"model file {meta_path}: the scaler's standard deviation of {feature} is "
+                             f"{model.scaler_scale_[k]:g} (it must be positive); re-export the model")
 
 
 def _format_of(path) -> str | None:
