@@ -149,8 +149,9 @@ def dicom_slice(kind: str):
     return build
 
 
-def _resign(folder: Path, edit) -> None:
-    """Edit a model's interaction part and recompute every sha256, as a deliberate hand edit would."""
+def _resign(folder: Path, edit, edit_bundle=None) -> None:
+    """Edit a model's interaction part (and its bundle's own model.json) and recompute every sha256, as a
+    deliberate hand edit would."""
     from DELICAITELib.storage.artifacts import _canonical, _sha256
 
     part = folder / "interaction" / "model.json"
@@ -161,6 +162,8 @@ def _resign(folder: Path, edit) -> None:
     part.write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
     bundle = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     bundle["parts"]["interaction"] = meta["metadata_sha256"]
+    if edit_bundle is not None:
+        edit_bundle(bundle)
     bundle.pop("metadata_sha256")
     bundle["metadata_sha256"] = _sha256(_canonical(bundle))
     (folder / "model.json").write_text(json.dumps(bundle, indent=2, sort_keys=True), encoding="utf-8")
@@ -178,12 +181,16 @@ def model_edit(kind: str):
                 meta["n_features"] = -3
             elif kind == "edited":
                 meta["scaler"]["mean"][0] += 30.0  # every patient 30 years younger to the model
-        _resign(folder, edit)
+        def edit_bundle(bundle):
+            if kind == "newer_version":
+                bundle["library_versions"]["delicaite"] = "9.0.0"
+        _resign(folder, edit, edit_bundle)
         expect = "run" if kind == "edited" else "refuse"
         return Fault(f"model_{kind}", {"zero_std": "model whose scaler has a zero standard deviation (sums recomputed)",
                                       "absurd_shape": "model.json with a negative feature count (sums recomputed)",
                                       "edited": "model with a hand-edited scaler and recomputed sums (only a signature "
-                                                "could tell)"}[kind],
+                                                "could tell)",
+                                      "newer_version": "model written by a newer delicaite (9.0.0)"}[kind],
                      inputs.case(work / "out", model=folder), work / "out", expect=expect)
     return build
 
@@ -307,6 +314,7 @@ FAULTS = {
     "model_zero_std": model_edit("zero_std"),
     "model_absurd_shape": model_edit("absurd_shape"),
     "model_edited": model_edit("edited"),
+    "model_newer_version": model_edit("newer_version"),
     "mr_with_ct_padding": mr_like_with_padding,
     "clinical_duplicate_key": clinical_text("clinical_duplicate_key", "a duplicate key in the clinical JSON",
                                             lambda inputs: _duplicate_key(inputs.clinical_values)),

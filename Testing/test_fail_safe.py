@@ -67,6 +67,7 @@ def test_implausible_geometry_and_images_are_refused_and_keep_the_previous_resul
 @pytest.mark.parametrize("name, says", [
     ("model_zero_std", "the scaler's standard deviation of age is 0 (it must be positive)"),
     ("model_absurd_shape", "n_features is '-3', not a whole number"),
+    ("model_newer_version", "was written by delicaite 9.0.0, newer than this"),
 ])
 def test_model_values_are_checked_when_loaded(name, says, inputs, good_result, tmp_path, capsys):
     status, line, _ = run_fault(name, inputs, good_result, tmp_path, capsys)
@@ -80,6 +81,8 @@ def test_a_resigned_model_edit_is_accepted_and_changes_the_answer(inputs, good_r
     edited = json.loads((fault.out / "result.json").read_text())
     good = json.loads((good_result / "result.json").read_text())
     assert abs(edited["interaction_score"]["h"] - good["interaction_score"]["h"]) > 0.01
+    provenance = edited["model"]["provenance"]  # recorded in every result: tool, version, date, cohort size
+    assert provenance["trained_by"].startswith("delicaite") and provenance["made_with"] and provenance["cohort_size"] > 0
 
 
 def test_non_finite_predictions_are_never_made():

@@ -194,8 +194,10 @@ def _process_one(case: CaseInputs, case_out: Path, engine: CaseEngine, say: Repo
 def _relative_paths(text: str, case: CaseInputs) -> str:
     """``text`` with the cases folder's absolute path cut off ("HCC_009/ap.nii.gz: ..."): folders above
     the cases often carry names that identify patients, and error.txt and summary.csv travel."""
+    from .storage import strip_absolute_paths
+
     root = str(case.folder.resolve().parent)
-    return text.replace(root + "/", "").replace(str(case.folder.parent) + "/", "")
+    return strip_absolute_paths(text.replace(root + "/", "").replace(str(case.folder.parent) + "/", ""))
 
 
 def _run_case(case: CaseInputs, out: Path, engine: CaseEngine, say: Reporter) -> CaseResult:

@@ -114,4 +114,7 @@ class ModelBundle:
         return {"note": self.note, "weights_sha256": self.info.get("bundle_sha256") or meta.get("weights_sha256", ""),
                 "n_features": len(self.inputs.model_columns), "training_n": self.model.training_summary_.get("n"),
                 "features": "unknown" if self.feature_spec is None else self.feature_spec.describe(),
-                "imputation": self.inputs.imputation_rule}
+                "imputation": self.inputs.imputation_rule,
+                # provenance: which tool and version trained it, when, on how many patients (no names, no paths)
+                "provenance": {key: self.info.get(key) for key in ("trained_by", "made_with", "created_at",
+                                                                    "cohort_size", "seed") if self.info.get(key) is not None}}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -138,15 +139,31 @@ def _load_current(directory: Path) -> ModelBundle:
                                        arrays["imputation"], str(inputs["imputation_rule"]), reduction)
         spec = None if meta["feature_spec"] is None else FeatureSpec.from_json(meta["feature_spec"], directory)
         threshold = meta["threshold"]
+        made_with = _check_made_with(meta, meta_path)
         bundle = ModelBundle(model, preparation, spec, None if threshold is None else float(threshold),
                              str(meta.get("note") or RESEARCH_NOTE),
-                             {**dict(meta.get("info") or {}), "bundle_sha256": meta["metadata_sha256"]}, directory)
+                             {**dict(meta.get("info") or {}), "bundle_sha256": meta["metadata_sha256"],
+                              "created_at": meta.get("created_at"), "made_with": made_with}, directory)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"model file {meta_path} lacks or mistypes an entry ({exc}); train the model again") from None
     _check_columns(bundle, meta_path)
     return bundle
+
+
+def _check_made_with(meta: dict, meta_path: Path) -> str | None:
+    """The DELICAITE version that wrote the bundle; ModelFileError when it is newer than this one (its
+    files may mean something this version does not know)."""
+    made_with = (meta.get("library_versions") or {}).get("delicaite")
+    if made_with is not None and _version_key(str(made_with)) > _version_key(DELICAITE_VERSION):
+        raise ModelFileError(f"model file {meta_path} was written by delicaite {made_with}, newer than this "
+                             f"delicaite {DELICAITE_VERSION}: update delicaite to use it")
+    return made_with
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
 def _check_columns(bundle: ModelBundle, meta_path: Path) -> None:

@@ -71,12 +71,12 @@ def check_label(label: sitk.Image, reference: sitk.Image | None = None, name: st
 def _resample_onto(label: sitk.Image, reference: sitk.Image, name: str) -> sitk.Image:
     """Nearest-neighbour resampling of a label onto the reference grid, refusing disjoint regions, lost
     headers and masks that lose more than :data:`MAX_DROPPED_FRACTION` of their volume on the way."""
-    _refuse_lost_header(label, reference, name)
     if overlap_fraction(reference, label) == 0.0:
         raise MaskError(
             f"{name} does not overlap the image: label spans {describe_extent(label)}, image spans "
             f"{describe_extent(reference)}; use the mask made on this CT"
         )
+    _refuse_lost_header(label, reference, name)
     before = _labelled_volume_mm3(label)
     resampled = sitk.Resample(label, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     after = _labelled_volume_mm3(resampled)

@@ -11,14 +11,14 @@ import datetime
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from ..errors import DelicaiteError
 
 LOCK_NAME = ".delicaite.lock"
 FAILURE_FILE = "failure.json"
 # absolute POSIX or Windows paths inside a message (they often name the patient)
-_PATH = re.compile(r"(?:[A-Za-z]:\\|/)[^\s:;,()'\"]+")
+_PATH = re.compile(r"(?<![\w.~\-/\\])(?:[A-Za-z]:\\|/)[^\s:;,()'\"]+")
 
 
 def check_output_folder(path, option: str = "--out") -> Path:
@@ -62,7 +62,7 @@ def record_failure(folder, command: str, error: BaseException) -> Path | None:
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    message = _PATH.sub(lambda match: Path(match.group(0).rstrip(".")).name or "…", str(error))
+    message = strip_absolute_paths(str(error))
     record = {"command": command, "failed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "error": message[:2000],
               "note": "the last run into this folder failed; the other files here are from an earlier run"}
@@ -70,6 +70,12 @@ def record_failure(folder, command: str, error: BaseException) -> Path | None:
         return write_json_atomically(folder / FAILURE_FILE, record, indent=2)
     except OSError:
         return None  # a full or read-only disk: the error itself still reaches the user
+
+
+def strip_absolute_paths(text: str) -> str:
+    """``text`` with every absolute path cut to its last part ("/data/Doe^John/ap" → "ap"): the folders above
+    an image often carry a patient's name, and error records travel."""
+    return _PATH.sub(lambda match: PureWindowsPath(match.group(0).rstrip(".")).name or "…", text)
 
 
 def clear_failure(folder) -> None:

@@ -76,11 +76,14 @@ def describe_error(err: BaseException, base_dir=None) -> str:
 
 
 def without_paths(message: str, base_dir=None) -> str:
-    """``message`` on one line with the cohort folder's path cut off."""
+    """``message`` on one line with the cohort folder's path cut off, and any other absolute path cut to its
+    last part."""
+    from ...storage import strip_absolute_paths
+
     if base_dir is not None:
         for root in {str(Path(base_dir)), str(Path(base_dir).resolve())}:
             message = message.replace(root + os.sep, "")
-    return " ".join(message.split())
+    return " ".join(strip_absolute_paths(message).split())
 
 
 def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, cases_dir: str, *,
