@@ -236,6 +236,19 @@ def _dice(a, b):
     return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
 
 
+def test_air_padding_is_never_liver(ircadb17_image, ircadb17_label):
+    """IRCADb-17 with 200 slices of air below it (padding, or a field of view that reaches far): the
+    network once called whole patches of constant air liver (instance normalisation leaves them blank);
+    now every liver voxel stays in the scanned slices and the liver is the expert's."""
+    padded = sitk.ConstantPad(ircadb17_image, (0, 0, 200), (0, 0, 0), -1024.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the withheld tumour
+        raw = sitk.GetArrayFromImage(segment(padded, device="cpu", postprocess=False))  # 1.8 L of "liver" in the air before
+        label = sitk.GetArrayFromImage(segment(padded, device="cpu"))
+    assert not raw[:200].any() and not label[:200].any()
+    assert _dice(label[200:] >= 1, sitk.GetArrayViewFromImage(ircadb17_label) >= 1) > 0.9
+
+
 def test_segment_ircadb17_on_its_own_grid(ircadb17_image, ircadb17_label):
     image, reference = _shrink_pair(ircadb17_image, ircadb17_label)  # 256×256×119: same anatomy, faster
     steps = []

@@ -78,6 +78,7 @@ def segment(image: sitk.Image, weights=None, device: str = "auto",
     values, _, grid = to_working_arrays(image, None, config)
     report(f"running the segmentation network on {torch_device.type}", 0.1)
     probabilities = predict_probabilities(network, values, config, torch_device)
+    drop_air(probabilities, values)
     bone_fraction = bone_around_liver(probabilities, values, config)
     del values
     if bone_fraction > MAX_BONE_SHELL_FRACTION:
@@ -105,6 +106,16 @@ def segment(image: sitk.Image, weights=None, device: str = "auto",
             stacklevel=2,
         )
     return label
+
+
+def drop_air(probabilities: np.ndarray, values: np.ndarray) -> None:
+    """Background wherever the working grid is at the bottom of the HU window (at or below -200 HU: air,
+    lung, gas), in place. A patch of constant input (air outside the field of view, padding) reaches the
+    network as all zeros after instance normalisation, and the network's biases alone can call it liver:
+    a 900-slice scan padded with air came back with 3.4 L of "liver" in the air. No liver is that dark."""
+    air = values <= 0.0
+    probabilities[1:, air] = 0.0
+    probabilities[0, air] = 1.0
 
 
 def withhold_untrusted_tumour(label: sitk.Image, weights=None) -> sitk.Image:
