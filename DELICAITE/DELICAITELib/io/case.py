@@ -82,8 +82,26 @@ def load_case(ap: ImageSource | None, vp: ImageSource | None, mask: ImageSource 
             label = check_label(mask, ap_image, name="mask")
         else:
             label = read_label(mask, reference=ap_image)
+        alignment["mask_on_ap_grid"] = _mask_on_grid(mask, ap_image)
         alignment["mask_mean_hu"] = check_mask_on_ct(label, ap_image)
     return Case(ap=ap_image, vp=vp_image, label=label, alignment=alignment)
+
+
+def _mask_on_grid(mask: ImageSource, ap: sitk.Image) -> bool | None:
+    """Whether the mask came on the AP's grid (False: it was resampled onto it); None for a mask folder."""
+    if isinstance(mask, sitk.Image):
+        return same_grid(mask, ap)
+    if Path(mask).is_dir():
+        return None
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(mask))
+    reader.ReadImageInformation()
+    if reader.GetDimension() != 3:
+        return False
+    return (tuple(reader.GetSize()) == ap.GetSize()
+            and np.allclose(reader.GetSpacing(), ap.GetSpacing(), rtol=1e-4)
+            and np.allclose(reader.GetOrigin(), ap.GetOrigin(), atol=1e-3)
+            and np.allclose(reader.GetDirection(), ap.GetDirection(), atol=1e-4))
 
 
 def check_mask_on_ct(label: sitk.Image, ct: sitk.Image) -> dict:
