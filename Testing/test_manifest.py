@@ -195,3 +195,12 @@ def test_unreadable_or_empty_manifest(cohort):
     (cohort / "manifest.csv").unlink()
     with pytest.raises(DelicaiteError, match="cohort file missing"):
         read_cohort(cohort)
+
+
+def test_a_semicolon_separated_manifest_is_named_as_such(cohort):
+    """A spreadsheet saved with ';' (the European CSV default): the one-line error says so."""
+    frame = pd.read_csv(cohort / "manifest.csv", dtype=str, keep_default_na=False)
+    frame.to_csv(cohort / "manifest.csv", sep=";", index=False)
+    with pytest.raises(DelicaiteError) as error:
+        read_manifest(cohort)
+    assert "separated by semicolons, not commas" in str(error.value) and "\n" not in str(error.value)

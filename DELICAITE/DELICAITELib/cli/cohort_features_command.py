@@ -15,11 +15,13 @@ def _say(message: str) -> None:
 
 def cmd_features(args) -> None:
     from ..cohort.features import FAILURES_FILE, FEATURES_FILE, extract_cohort_features
+    from ..storage import check_output_folder, output_lock
 
-    run = extract_cohort_features(args.cohort, args.out, workers=args.workers, scheduler=args.scheduler,
-                                  device=args.device, radiomics_params=args.radiomics_params,
-                                  deep_encoder=args.deep_encoder, save_crops=args.save_crops, deep_cnn=args.deep_cnn,
-                                  progress_bar=not args.no_progress, say=_say)
+    with output_lock(check_output_folder(args.out)):  # two runs into one folder would do every case twice
+        run = extract_cohort_features(args.cohort, args.out, workers=args.workers, scheduler=args.scheduler,
+                                      device=args.device, radiomics_params=args.radiomics_params,
+                                      deep_encoder=args.deep_encoder, save_crops=args.save_crops,
+                                      deep_cnn=args.deep_cnn, progress_bar=not args.no_progress, say=_say)
     print(f"wrote {args.out}/{FEATURES_FILE}: {len(run.features)} case(s), "
           f"{run.features.shape[1] - 1} feature columns ({run.done} extracted now, {run.resumed} resumed)")
     if run.failed:

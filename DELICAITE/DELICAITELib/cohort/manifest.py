@@ -108,8 +108,12 @@ def validate_manifest(df: pd.DataFrame, base_dir, require_images: bool = False, 
     problems: list[str] = []
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        problems.append(f"line 1 (header): column(s) {', '.join(missing)} missing; a manifest has the columns "
-                        f"{', '.join(COLUMNS)} (image columns may be left empty)")
+        header = ",".join(str(c) for c in df.columns)
+        separator = next((f" (its header is separated by {name}, not commas: save it as comma-separated CSV)"
+                          for mark, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars"))
+                          if len(df.columns) == 1 and mark in header), "")
+        problems.append(f"line 1 (header): column(s) {', '.join(missing)} missing{separator}; a manifest has the "
+                        f"columns {', '.join(COLUMNS)} (image columns may be left empty)")
         raise problems_error(problems)
     rows = {c: [_text(v) for v in df[c].tolist()] for c in COLUMNS}
     out = {c: [] for c in COLUMNS}

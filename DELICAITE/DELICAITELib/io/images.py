@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import SimpleITK as sitk
@@ -40,6 +42,8 @@ def read_volume_file(path: Path, pixel_type: int | None, error: type[Exception] 
         raise error(
             f"unsupported file type: {path.name}; pass a DICOM series folder or one of {', '.join(VOLUME_SUFFIXES)}"
         )
+    if not os.access(path, os.R_OK):  # ITK would call an unreadable file "not a valid volume"
+        raise error(f"cannot read {path}: permission denied (check the file's permissions)")
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as err:
