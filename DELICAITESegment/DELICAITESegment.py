@@ -96,6 +96,7 @@ class DELICAITESegmentWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoad
 
     def beforeSceneClose(self):
         self.logic.cancelSegmentation()
+        self.logic.forgetUndo()
 
     def onParameterNodeReady(self):
         if not self._parameterNode.inputVolume:
@@ -234,7 +235,10 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
         self.runner = DELICAITESupport.BackgroundRunner()
-        self._undo = {}  # segmentation node ID -> label map before the last fix
+        # segmentation node -> (its label map before the last fix, the grid it was read on, a digest of what
+        # the fix left): keyed by the node itself, not its ID (a new scene reuses IDs), and used only while
+        # the node still holds what the fix left
+        self._undo = {}
         self.lastReview = None  # the plausibility gate's verdict on the last automatic mask
 
     def getParameterNode(self):
@@ -349,7 +353,7 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
         before = mrml.label_from_segmentation_node(segmentationNode, volumeNode)
         after = fix(corrections, before)
         mrml.update_segmentation_node(segmentationNode, after)
-        self._undo[segmentationNode.GetID()] = before
+        self._remember(segmentationNode, volumeNode, before)
         return f"{what[0].upper()}{what[1:]}. {self._volumesMessage(after)}"
 
     def growTumourAt(self, segmentationNode, volumeNode, pointRAS):
@@ -361,20 +365,42 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
         image = mrml.image_from_volume_node(volumeNode)
         after = grow_seeded_tumours(image, before, [tuple(pointRAS)])
         mrml.update_segmentation_node(segmentationNode, after)
-        self._undo[segmentationNode.GetID()] = before
+        self._remember(segmentationNode, volumeNode, before)
         r, a, s = pointRAS
         return f"Grew a tumour from R {r:.1f}, A {a:.1f}, S {s:.1f}. {self._volumesMessage(after)}"
 
-    def canUndo(self, segmentationNode):
-        return segmentationNode is not None and segmentationNode.GetID() in self._undo
-
-    def undoCorrection(self, segmentationNode):
-        """Put back the segments as they were before the last fix (one level)."""
+    def _remember(self, segmentationNode, volumeNode, before):
         from DELICAITELib import mrml
 
-        before = self._undo.pop(segmentationNode.GetID(), None) if segmentationNode else None
-        if before is None:
+        after = mrml.label_from_segmentation_node(segmentationNode, volumeNode)  # what the node holds now
+        self._undo = {segmentationNode: (before, volumeNode, self._digest(after))}  # one level, one node
+
+    @staticmethod
+    def _digest(label):
+        import hashlib
+
+        import SimpleITK as sitk
+
+        return hashlib.sha256(sitk.GetArrayFromImage(label).tobytes()).hexdigest()
+
+    def canUndo(self, segmentationNode):
+        return segmentationNode is not None and segmentationNode in self._undo
+
+    def forgetUndo(self):
+        """Called when the scene closes: a fix of the case before is never undone into the next one."""
+        self._undo = {}
+
+    def undoCorrection(self, segmentationNode):
+        """Put back the segments as they were before the last fix (one level), if the segmentation still
+        holds what that fix left (an edit since, or another case in a reused node, makes it stale)."""
+        from DELICAITELib import mrml
+
+        record = self._undo.pop(segmentationNode, None) if segmentationNode is not None else None
+        if record is None:
             raise ValueError("there is no fix to undo on this segmentation")
+        before, volumeNode, digest = record
+        if self._digest(mrml.label_from_segmentation_node(segmentationNode, volumeNode)) != digest:
+            raise ValueError("the segmentation changed since the last fix, so that fix can no longer be undone")
         mrml.update_segmentation_node(segmentationNode, before)
         return f"Undid the last fix. {self._volumesMessage(before)}"
 

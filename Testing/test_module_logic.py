@@ -94,6 +94,42 @@ def test_segment_logic_segments_fixes_undoes_and_picks_slices(app, phantom, phan
     assert app.markups_logic.calls[-1] == ("JumpSlicesToLocation", (*positions[0]["ras"], True))
 
 
+def test_undo_never_carries_a_fix_into_the_next_case(app, phantom):
+    """A fix on one case, the scene closed, the next case loaded into a node with the same ID: undo must
+    not write the first case's segmentation (with its tumour) into the second (it did, keyed by node ID)."""
+    module = load_module("DELICAITESegment")
+    logic = module.DELICAITESegmentLogic()
+    ap = mrml.volume_node_from_image(app.scene, phantom.ap, "case A")
+    node = mrml.segmentation_node_from_label(app.scene, phantom.label, ap, "case A")
+    first_id = node.GetID()
+    logic.applyCorrection(node, ap, "fill_liver_holes")
+    assert logic.canUndo(node)
+
+    app.scene.Clear(0)  # File > Close Scene; the widget would also call logic.forgetUndo() here
+    liver_only = sitk.Clamp(phantom.label, sitk.sitkUInt8, 0, 1)  # case B: no tumour
+    ap_b = mrml.volume_node_from_image(app.scene, phantom.ap, "case B")
+    node_b = mrml.segmentation_node_from_label(app.scene, liver_only, ap_b, "case B")
+    assert node_b.GetID() == first_id  # the scene reuses the ID
+    assert not logic.canUndo(node_b)
+    with pytest.raises(ValueError, match="no fix to undo"):
+        logic.undoCorrection(node_b)
+    assert not (_label(node_b, ap_b) == 2).any()
+
+    # an edit after a fix (Segment Editor, a script) makes that fix's undo stale: refused, nothing written
+    logic.applyCorrection(node_b, ap_b, "fill_liver_holes")
+    edited = _label(node_b, ap_b)
+    edited[edited.shape[0] // 2] = 0
+    changed = sitk.GetImageFromArray(edited)
+    changed.CopyInformation(phantom.label)
+    mrml.update_segmentation_node(node_b, changed)
+    with pytest.raises(ValueError, match="changed since the last fix"):
+        logic.undoCorrection(node_b)
+    assert np.array_equal(_label(node_b, ap_b), edited)
+    logic.applyCorrection(node_b, ap_b, "fill_liver_holes")
+    logic.forgetUndo()  # what the widget does when the scene closes
+    assert not logic.canUndo(node_b)
+
+
 def test_segment_logic_background_process_reports_and_cancels(app, phantom_nodes):
     module = load_module("DELICAITESegment")
     logic = module.DELICAITESegmentLogic()
