@@ -26,7 +26,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-import DELICAITESupport
+import DELICAITECommon.support as DELICAITESupport
 
 SAMPLE_NAME = "DELICAITEPhantom"
 STEPS = ("phases", "segment", "correct", "slices", "features", "recommend")

@@ -26,7 +26,7 @@ from slicer.util import VTKObservationMixin
 
 # The hub module's folder: Slicer puts every scripted module's folder on sys.path when it registers the
 # modules, before it parses any of them (a source tree and an installed extension alike).
-import DELICAITESupport
+import DELICAITECommon.support as DELICAITESupport
 
 # A layout with the red slice view and a plot view side by side (an id no standard layout uses).
 CHART_LAYOUT_ID = 15701

@@ -25,7 +25,7 @@ from slicer.util import VTKObservationMixin
 
 # The hub module's folder: Slicer puts every scripted module's folder on sys.path when it registers the
 # modules, before it parses any of them (a source tree and an installed extension alike).
-import DELICAITESupport
+import DELICAITECommon.support as DELICAITESupport
 
 DEVICE_CHOICES = ["Auto", "CPU", "CUDA"]
 # what the Segmenter box shows -> DELICAITELib.segmentation.backends name

@@ -92,7 +92,7 @@ def install_stand_ins(monkeypatch):
     monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", base)
     monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)
     monkeypatch.setitem(sys.modules, "qt", _stub_module("qt", QTimer=_ManualTimer))
-    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "DELICAITE"))  # DELICAITEDependencies
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "DELICAITE"))  # DELICAITECommon, as Slicer's module path has it
     return types.SimpleNamespace(scene=scene, markups_logic=markups_logic)
 
 

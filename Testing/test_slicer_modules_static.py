@@ -99,8 +99,15 @@ def cmake_problems(module_dir: Path, top_level_cmake: Path) -> list[str]:
     for listed in scripts + resources:
         if "${" not in listed and not (module_dir / listed).is_file():  # ${...}: a glob result
             problems.append(f"lists {listed}, which does not exist")
-    required = [f"{name}.py"] + [p.name for p in module_dir.glob("*.py") if p.name != f"{name}.py"]
-    problems += [f"{script} is not in MODULE_PYTHON_SCRIPTS" for script in required if script not in scripts]
+    if f"{name}.py" not in scripts:
+        problems.append(f"{name}.py is not in MODULE_PYTHON_SCRIPTS")
+    # Slicer's module factory takes every .py beside the module file for a module of its own and logs
+    # "class … was not found" for each at start-up: helpers belong in a package folder
+    problems += [f"{p.name} sits beside {name}.py (Slicer would load it as a module): move it into a package folder"
+                 for p in sorted(module_dir.glob("*.py")) if p.name != f"{name}.py"]
+    packaged = [str(p.relative_to(module_dir).as_posix()) for p in sorted(module_dir.glob("*/*.py"))
+                if p.parent.name not in ("Testing", "Resources", "DELICAITELib")]
+    problems += [f"{script} is not in MODULE_PYTHON_SCRIPTS" for script in packaged if script not in scripts]
     for resource in [f"Resources/Icons/{name}.png"] + [
             f"Resources/UI/{p.name}" for p in sorted((module_dir / "Resources" / "UI").glob("*.ui"))]:
         if not (module_dir / resource).is_file():
@@ -188,10 +195,10 @@ def test_ui_files_are_designer_xml_with_mrml_widgets():
 
 
 def test_dependency_installer_pins_match_pyproject():
-    """Slicer installs the same pinned versions as `pip install .` (DELICAITEDependencies.py)."""
+    """Slicer installs the same pinned versions as `pip install .` (DELICAITECommon/dependencies.py)."""
     import tomllib
 
-    tree = ast.parse((PROJECT_ROOT / "DELICAITE" / "DELICAITEDependencies.py").read_text(encoding="utf-8"))
+    tree = ast.parse((PROJECT_ROOT / "DELICAITE" / "DELICAITECommon" / "dependencies.py").read_text(encoding="utf-8"))
     pins = next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
                 and getattr(node.targets[0], "id", "") == "PINNED_REQUIREMENTS")
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
@@ -307,7 +314,7 @@ def test_cmake_mistakes_are_reported(tmp_path):
     problems = cmake_problems(module, tmp_path / "CMakeLists.txt")
     assert problems == ["slicerMacroBuildScriptedModule without WITH_GENERIC_TESTS",
                         "lists Gone.py, which does not exist",
-                        "Helper.py is not in MODULE_PYTHON_SCRIPTS",
+                        "Helper.py sits beside Fixture.py (Slicer would load it as a module): move it into a package folder",
                         "the top-level CMakeLists.txt does not add_subdirectory(Fixture)"]
 
 

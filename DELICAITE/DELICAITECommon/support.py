@@ -2,16 +2,15 @@
 Editor, the widget skeleton (the .ui bound to a typed parameter node) and the background runner each
 module's Logic owns.
 
-Shipped with the hub module; DELICAITESegment and DELICAITERecommend import it from there (an installed
-extension puts every module's files on Slicer's Python path; a source tree's modules add the hub
-folder). Plain Slicer and Qt code: it loads before DELICAITELib's dependencies are installed.
+Shipped with the hub module as DELICAITECommon.support; DELICAITESegment and DELICAITERecommend import it
+from there (an installed extension puts every module's folder on Slicer's Python path). Plain Slicer and Qt code: it loads before DELICAITELib's dependencies are installed.
 """
 
 import importlib.util
 import os
 import sys
 
-HUB_FOLDER = os.path.dirname(os.path.abspath(__file__))
+HUB_FOLDER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # DELICAITE/, above this package
 
 
 def ensureLibraryOnPath():
@@ -22,9 +21,9 @@ def ensureLibraryOnPath():
 
 def ensureLibrary(parentWidget=None):
     """DELICAITELib importable with its Python packages, installed after asking on first use
-    (DELICAITEDependencies); False when the user declines or the installation fails (said in a dialog)."""
+    (dependencies.py); False when the user declines or the installation fails (said in a dialog)."""
     ensureLibraryOnPath()
-    from DELICAITEDependencies import ensureDependencies
+    from .dependencies import ensureDependencies
 
     try:
         return ensureDependencies(parentWidget)
