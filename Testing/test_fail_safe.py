@@ -138,3 +138,17 @@ def test_eval_seg_writes_no_paths(inputs, tmp_path):
     fault = FAULTS["eval_seg_paths"](inputs, tmp_path)
     assert main(fault.argv) == 0
     assert str(tmp_path) not in fault.out.read_text()
+
+
+def test_an_unreadable_volume_says_permission_denied(inputs, monkeypatch):
+    """As root every file is readable, so the permission is taken away by stand-in: the message must name
+    the permission, not call the file an invalid volume (what ITK's reader says)."""
+    import os
+
+    from DELICAITELib.errors import ImageError
+    from DELICAITELib.io import read_image
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(inputs.ap) else real_access(path, mode))
+    with pytest.raises(ImageError, match="permission denied"):
+        read_image(inputs.ap)
