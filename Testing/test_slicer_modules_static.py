@@ -331,3 +331,12 @@ def test_a_syntax_error_fails_to_compile(tmp_path):
     module = make_fixture_module(tmp_path, extra="self.ui.applyButton.enabled = (")
     with pytest.raises(py_compile.PyCompileError):
         py_compile.compile(str(module / "Fixture.py"), cfile=str(tmp_path / "x.pyc"), doraise=True)
+
+
+def test_the_extension_packages_an_existing_licence_and_readme():
+    """The Extensions Index packs EXTENSION_LICENSE_FILE and EXTENSION_README_FILE; both must exist."""
+    top = _strip_comments((PROJECT_ROOT / "CMakeLists.txt").read_text(encoding="utf-8"))
+    for variable, name in (("EXTENSION_LICENSE_FILE", "LICENSE"), ("EXTENSION_README_FILE", "README.md")):
+        assert re.search(rf"set\(\s*{variable}\s+\$\{{CMAKE_CURRENT_SOURCE_DIR\}}/{re.escape(name)}\s*\)", top), variable
+        assert (PROJECT_ROOT / name).is_file()
+    assert "Apache License" in (PROJECT_ROOT / "LICENSE").read_text(encoding="utf-8")
