@@ -118,9 +118,9 @@ class Prediction:
     imputed: tuple[str, ...] = field(default=())
 
     def __post_init__(self):
-        numbers = {"P(PD | TACE)": self.risk.p_pd_tace, "P(PD | HAIC)": self.risk.p_pd_haic, "h": self.score.h,
-                   "h's spread": self.score.lower, "h's spread ": self.score.upper, "cutoff": self.cutoff}
-        bad = [name.strip() for name, value in numbers.items() if not math.isfinite(float(value))]
+        numbers = (("P(PD | TACE)", self.risk.p_pd_tace), ("P(PD | HAIC)", self.risk.p_pd_haic), ("h", self.score.h),
+                   ("h's spread", self.score.lower), ("h's spread", self.score.upper), ("cutoff", self.cutoff))
+        bad = [name for name, value in numbers if not math.isfinite(float(value))]
         if bad:  # never written, never shown: NaN is no risk
             raise DelicaiteError(f"the model gave a non-finite {', '.join(dict.fromkeys(bad))} for this patient: "
                                  "its file or the inputs are broken; check the model folder and the covariates")

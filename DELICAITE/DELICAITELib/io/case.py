@@ -93,22 +93,17 @@ def _mask_on_grid(mask: ImageSource, ap: sitk.Image) -> bool | None:
         return same_grid(mask, ap)
     if Path(mask).is_dir():
         return None
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(mask))
-    reader.ReadImageInformation()
-    if reader.GetDimension() != 3:
-        return False
-    return (tuple(reader.GetSize()) == ap.GetSize()
-            and np.allclose(reader.GetSpacing(), ap.GetSpacing(), rtol=1e-4)
-            and np.allclose(reader.GetOrigin(), ap.GetOrigin(), atol=1e-3)
-            and np.allclose(reader.GetDirection(), ap.GetDirection(), atol=1e-4))
+    header = sitk.ImageFileReader()  # the file's geometry without its voxels
+    header.SetFileName(str(mask))
+    header.ReadImageInformation()
+    return same_grid(header, ap)
 
 
 def check_mask_on_ct(label: sitk.Image, ct: sitk.Image) -> dict:
     """Mean HU of the liver (label >= 1) and of the tumour under ``label`` (on ``ct``'s grid); MaskError when
     either is mostly fat or air (below :data:`MIN_MASK_MEAN_HU`): a shifted or foreign mask."""
     stats = sitk.LabelStatisticsImageFilter()
-    stats.Execute(ct, sitk.Cast(sitk.Clamp(label, sitk.sitkUInt8, 0, 2), sitk.sitkUInt8))
+    stats.Execute(ct, label)  # a checked label map: UInt8, 0/1/2
     means = {}
     liver_voxels = sum(stats.GetCount(k) for k in (1, 2) if stats.HasLabel(k))
     if liver_voxels:

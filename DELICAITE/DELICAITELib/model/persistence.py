@@ -110,9 +110,9 @@ def load_model(path):
             net.load_state_dict(state)
             networks.append(net.to(torch.device(model.device)).eval())
         _check_values(model, arrays, meta_path)
+    except ModelFileError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, ModelFileError):
-            raise
         raise ModelFileError(f"model file {meta_path} lacks or mistypes an entry ({exc}); re-export the model") from None
     model.networks_ = networks
     model.metadata_ = meta
