@@ -4,7 +4,6 @@ stand-in command (test_segmentation_tools.FAKE_TOTALSEGMENTATOR): its weights ca
 
 import json
 import os
-import stat
 import sys
 
 import numpy as np
@@ -21,20 +20,13 @@ from DELICAITELib.segmentation.backends import (
 )
 from DELICAITELib.segmentation.plausibility import review_path
 from DELICAITELib.segmentation.totalsegmentator import NOT_INSTALLED, is_installed
-from test_segmentation_tools import FAKE_TOTALSEGMENTATOR, arr, small_ct_file
+from test_segmentation_tools import arr, install_fake_totalsegmentator, small_ct_file
 
 
 @pytest.fixture
 def fake_totalsegmentator(tmp_path, monkeypatch):
     """A TotalSegmentator command on PATH; returns the file its arguments land in."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "TotalSegmentator"
-    fake.write_text(FAKE_TOTALSEGMENTATOR.format(python=sys.executable))
-    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ["PATH"])
-    monkeypatch.setenv("FAKE_TS_ARGS", str(tmp_path / "args.json"))
-    return tmp_path / "args.json"
+    return install_fake_totalsegmentator(tmp_path, monkeypatch)
 
 
 @pytest.fixture

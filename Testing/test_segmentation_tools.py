@@ -517,8 +517,8 @@ sitk.WriteImage(flipped, args[args.index("-o") + 1])
 """
 
 
-def test_run_totalsegmentator_calls_the_command_on_path_and_imports_its_output(tmp_path, monkeypatch):
-    ct_path, liver = small_ct_file(tmp_path)
+def install_fake_totalsegmentator(tmp_path, monkeypatch):
+    """FAKE_TOTALSEGMENTATOR as the `TotalSegmentator` command on PATH; returns the file its arguments land in."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "TotalSegmentator"
@@ -526,6 +526,12 @@ def test_run_totalsegmentator_calls_the_command_on_path_and_imports_its_output(t
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", str(bin_dir) + os.pathsep + os.environ["PATH"])
     monkeypatch.setenv("FAKE_TS_ARGS", str(tmp_path / "args.json"))
+    return tmp_path / "args.json"
+
+
+def test_run_totalsegmentator_calls_the_command_on_path_and_imports_its_output(tmp_path, monkeypatch):
+    ct_path, liver = small_ct_file(tmp_path)
+    install_fake_totalsegmentator(tmp_path, monkeypatch)
 
     label = run_totalsegmentator(ct_path, tmp_path / "out", fast=True, device="cuda")
     args = json.loads((tmp_path / "args.json").read_text())
