@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import vtk
 
-from ..case.result import CaseResult
 from ..errors import DelicaiteError
-from ..recommendation import Prediction
+
+if TYPE_CHECKING:  # the case package imports the model bundle (pandas); segmentation needs neither
+    from ..case.result import CaseResult
+    from ..recommendation import Prediction
 
 # Columns of the result table: what is shown, as text for the reader and as an exact number.
 RESULT_COLUMNS = ("quantity", "value", "number")
@@ -53,6 +55,7 @@ def table_node_from_frame(scene, df: pd.DataFrame, name: str, node=None):
 
 def frame_from_table_node(node) -> pd.DataFrame:
     """The table of ``node`` as a DataFrame (double -> float64, integer -> int64, string -> object)."""
+    import pandas as pd  # late: Slicer ships no pandas, and segmentation needs none
     table = node.GetTable()
     columns = {}
     for i in range(table.GetNumberOfColumns()):
@@ -71,6 +74,7 @@ def frame_from_table_node(node) -> pd.DataFrame:
 
 
 def _vtk_array(name: str, series: pd.Series):
+    import pandas as pd  # late: Slicer ships no pandas, and segmentation needs none
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_integer_dtype(series):
         array = vtk.vtkIntArray()
         values = [int(v) for v in series]
@@ -97,6 +101,7 @@ def _prediction(result: CaseResult) -> Prediction:
 
 def result_frame(result: CaseResult) -> pd.DataFrame:
     """The result rows: quantity, value (text as shown) and number (exact; NaN for text-only rows)."""
+    import pandas as pd  # late: Slicer ships no pandas, and segmentation needs none
     prediction = _prediction(result)
     rows = []
     for label, value_of, fmt in RESULT_ROWS:
@@ -115,6 +120,7 @@ def result_table_node(scene, result: CaseResult, name: str = "DELICAITE result",
 
 def drivers_frame(result: CaseResult) -> pd.DataFrame:
     """The features that move h most for this patient, with their signed contributions."""
+    import pandas as pd  # late: Slicer ships no pandas, and segmentation needs none
     drivers = _prediction(result).drivers
     return pd.DataFrame({
         "feature": pd.Series([d.feature for d in drivers], dtype=object),
@@ -128,6 +134,7 @@ def drivers_table_node(scene, result: CaseResult, name: str = "DELICAITE drivers
 
 def risks_frame(result: CaseResult) -> pd.DataFrame:
     """One row: the two risks side by side, one column per therapy (one bar series each)."""
+    import pandas as pd  # late: Slicer ships no pandas, and segmentation needs none
     risk = _prediction(result).risk
     return pd.DataFrame({"case": pd.Series(["this patient"], dtype=object), "TACE": [risk.p_pd_tace],
                          "HAIC": [risk.p_pd_haic]})
