@@ -178,7 +178,8 @@ def _spec_of_legacy_columns(columns: list[str]) -> tuple[FeatureSpec | None, str
     if not other:
         return FeatureSpec.clinical_only(), "clinical covariates only"
     if all(c.startswith(("AP_", "VP_")) for c in other):
-        return FeatureSpec.from_options(), ASSUMED_RADIOMICS
+        return FeatureSpec.from_options(radiomics_engine="pyradiomics (assumed: made before engines were recorded)"), \
+            ASSUMED_RADIOMICS
     return None, "not recorded (model made before DELICAITE model bundles) and it uses deep features"
 
 

@@ -20,6 +20,7 @@ def cmd_features(args) -> None:
     with output_lock(check_output_folder(args.out)):  # two runs into one folder would do every case twice
         run = extract_cohort_features(args.cohort, args.out, workers=args.workers, scheduler=args.scheduler,
                                       device=args.device, radiomics_params=args.radiomics_params,
+                                      radiomics_engine=args.radiomics_engine,
                                       deep_encoder=args.deep_encoder, save_crops=args.save_crops,
                                       deep_cnn=args.deep_cnn, progress_bar=not args.no_progress, say=_say)
     print(f"wrote {args.out}/{FEATURES_FILE}: {len(run.features)} case(s), "
@@ -49,6 +50,9 @@ def add_cohort_parser(cohort_sub) -> None:
     features.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
                           help="device for auto-segmenting cases without a mask (default: cpu)")
     features.add_argument("--radiomics-params", help="pyradiomics YAML (default: the bundled, versioned settings)")
+    features.add_argument("--radiomics-engine", choices=["auto", "pyradiomics", "mirp"], default="auto",
+                          help="which engine computes the radiomics (default auto: pyradiomics when installed, else "
+                               "mirp); the model trained on them records it, and cases must use the same one")
     features.add_argument("--deep-encoder", metavar="PATH",
                           help="ViT encoder (a folder saved by DELICAITE, or an official DINOv2 .pth checkpoint): adds "
                                "its block-4 features of both phases as deep_vit_* columns (nothing is downloaded)")

@@ -23,7 +23,8 @@ import numpy as np
 from ..errors import DelicaiteError
 from ..io import Case
 from ..slices import SliceArea
-from .radiomics import extract_radiomics, load_radiomics_settings
+from . import engines
+from .radiomics import delicaite_options, extract_radiomics, load_radiomics_settings, radiomics_feature_names
 
 SPEC_FILE = "feature_spec.json"
 SPEC_FORMAT, SPEC_FORMAT_VERSION = "delicaite-feature-spec", 1
@@ -42,7 +43,8 @@ class CaseFeatures:
 @dataclass(frozen=True)
 class FeatureSpec:
     """``radiomics``: pyradiomics settings as the YAML gives them (our ``delicaite`` block included), or
-    None for no radiomics, and ``radiomics_engine`` the pyradiomics release that computes them;
+    None for no radiomics, and ``radiomics_engine`` the engine ("pyradiomics-bhklab 3.1.4", "mirp 2.5.0") that
+    computed the training features (engines.py);
     ``deep_encoder``: an encoder folder or an official DINOv2 .pth (block ``deep_block``); ``deep_cnn``:
     a folder of `delicaite deep train-cnn`."""
 
@@ -55,16 +57,20 @@ class FeatureSpec:
     # ------------------------------------------------------------------------------------ making one
     @classmethod
     def from_options(cls, radiomics_params=None, deep_encoder=None, deep_cnn=None, *,
-                     radiomics: bool = True) -> FeatureSpec:
+                     radiomics: bool = True, radiomics_engine: str = "auto") -> FeatureSpec:
         """The spec of the command-line options (``radiomics_params``: a YAML path, a dict or None for
-        the bundled settings); encoder and CNN paths are kept absolute."""
+        the bundled settings; ``radiomics_engine``: auto, pyradiomics, mirp, or an engine's description to
+        record as it is); encoder and CNN paths are kept absolute."""
         settings = None
         if radiomics:
             settings, version = load_radiomics_settings(radiomics_params)
-            settings = {**settings, "delicaite": {"settings_version": version}}
+            settings = {**settings, "delicaite": {**delicaite_options(radiomics_params), "settings_version": version}}
         absolute = lambda p: None if p is None else str(Path(p).resolve())  # noqa: E731
-        return cls(settings, absolute(deep_encoder), DEEP_BLOCK, absolute(deep_cnn),
-                   radiomics_engine() if radiomics else None)
+        engine = None
+        if radiomics:
+            engine = (engines.choose(radiomics_engine) if radiomics_engine in ("auto", *engines.ENGINES)
+                      else radiomics_engine)
+        return cls(settings, absolute(deep_encoder), DEEP_BLOCK, absolute(deep_cnn), engine)
 
     @classmethod
     def clinical_only(cls) -> FeatureSpec:
@@ -96,6 +102,11 @@ class FeatureSpec:
                 "deep_encoder_sha256": None if self.deep_encoder is None else encoder_checksum(self.deep_encoder),
                 "deep_cnn_sha256": None if self.deep_cnn is None else cnn_folder_checksum(self.deep_cnn)}
 
+    def engine_here(self) -> str:
+        """The radiomics engine this machine computes the spec with (engines.engine_for_spec)."""
+        return engines.engine_for_spec(self.radiomics_engine, radiomics_feature_names(self.radiomics),
+                                       self.radiomics_sha256())
+
     def describe(self) -> str:
         parts = ["clinical covariates"]
         if self.radiomics is not None:
@@ -110,6 +121,8 @@ class FeatureSpec:
     def check(self, device: str = "cpu") -> None:
         """Load (and checksum) the encoder and CNNs once, so a bad file fails before any case runs."""
         self.fingerprint()  # a missing file is named here, in the words of the feature spec
+        if self.radiomics is not None:
+            self.engine_here()  # an engine that is missing, or that disagrees, is named before any case
         if self.deep_encoder is not None:
             _encoder(self.deep_encoder, _torch_device(device))
         if self.deep_cnn is not None:
@@ -125,10 +138,12 @@ class FeatureSpec:
             raise DelicaiteError("no tumour slices: the image features need the three largest tumour slices")
         indices = [s.index for s in slices]
         if self.radiomics is not None:
-            if self.radiomics_engine not in (None, radiomics_engine()):
+            engine = self.engine_here()
+            if _engine_changed(self.radiomics_engine, engine):
                 warnings.warn(f"the model's radiomics were computed with {self.radiomics_engine} and this is "
-                              f"{radiomics_engine()}: feature values may differ slightly", stacklevel=2)
-            values.update(extract_radiomics({"AP": case.ap, "VP": case.vp}, case.label, indices, params=self.radiomics))
+                              f"{engine}: feature values may differ slightly", stacklevel=2)
+            values.update(extract_radiomics({"AP": case.ap, "VP": case.vp}, case.label, indices, params=self.radiomics,
+                                            engine=engines.family(engine)))
         crops = None
         if self.has_deep or keep_crops:
             from ..preprocessing import preprocess_case
@@ -197,17 +212,13 @@ class FeatureSpec:
 
 
 # ---------------------------------------------------------------------------------- checksums and loading
-def radiomics_engine() -> str:
-    """The installed pyradiomics release, as a spec records it (read from the package metadata: importing
-    pyradiomics itself takes seconds)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    for distribution in ("pyradiomics-bhklab", "pyradiomics"):
-        try:
-            return f"{distribution} {version(distribution)}"
-        except PackageNotFoundError:
-            continue
-    return "pyradiomics (version unknown)"
+def _engine_changed(recorded: str | None, here: str) -> bool:
+    """Another engine, or another release of the same distribution ("pyradiomics (assumed...)", which
+    older models record, names no release)."""
+    if recorded is None:
+        return False
+    return engines.family(recorded) != engines.family(here) or (recorded.split()[0] == here.split()[0]
+                                                                 and recorded != here)
 
 
 def encoder_checksum(path) -> str:

@@ -111,7 +111,8 @@ def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, c
         prepared = engine.prepare(ap, vp, mask or None)
         features = engine.features(prepared, keep_crops=save_crops)
         record = _case_record(patient_id, prepared, features.values, fingerprint, time.perf_counter() - started,
-                              [without_paths(w, base_dir) for w in prepared.warnings])
+                              [without_paths(w, base_dir) for w in prepared.warnings],
+                              spec.engine_here() if spec.radiomics is not None else None)
         if prepared.automatic_mask:  # before the case file, which marks the case finished
             write_image_atomically(segmentation_path(cases_dir, patient_id), prepared.case.label)
             record["segmentation_file"] = segmentation_path(cases_dir, patient_id).name
@@ -126,14 +127,12 @@ def extract_case_features(patient_id: str, ap: str, vp: str, mask: str | None, c
 
 
 def _case_record(patient_id: str, prepared, features: dict, fingerprint: dict, seconds: float,
-                 warnings: list[str]) -> dict:
-    import radiomics
-
+                 warnings: list[str], radiomics_engine: str | None) -> dict:
     from ... import __version__
 
     return {
         "format": CASE_FORMAT, "format_version": CASE_FORMAT_VERSION, "patient_id": patient_id,
-        "delicaite_version": __version__, "pyradiomics_version": str(radiomics.__version__), **fingerprint,
+        "delicaite_version": __version__, "radiomics_engine": radiomics_engine, **fingerprint,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 2),
         "mask_source": prepared.mask_source, "slices": [{"index": s.index, "area_mm2": s.area_mm2} for s in prepared.slices],
         "alignment": prepared.case.alignment, "warnings": sorted(set(warnings)), "features": features,

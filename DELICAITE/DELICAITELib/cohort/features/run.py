@@ -47,6 +47,7 @@ class FeatureRun:
 
 def extract_cohort_features(cohort_dir, out_dir, *, workers: int = 1, scheduler: str | None = None,
                             device: str = "cpu", radiomics_params=None, deep_encoder=None, save_crops: bool = False,
+                            radiomics_engine: str = "auto",
                             deep_cnn=None, progress_bar: bool = False,
                             say: Callable[[str], None] | None = None) -> FeatureRun:
     """Extract every manifest row with images into ``out_dir`` (see the module docstring).
@@ -70,7 +71,7 @@ def extract_cohort_features(cohort_dir, out_dir, *, workers: int = 1, scheduler:
     cases_dir.mkdir(parents=True, exist_ok=True)
     if removed := remove_stale_temporaries(cases_dir):
         say(f"removed {removed} unfinished temporary file(s) of an interrupted run")
-    spec = FeatureSpec.from_options(radiomics_params, deep_encoder, deep_cnn)
+    spec = FeatureSpec.from_options(radiomics_params, deep_encoder, deep_cnn, radiomics_engine=radiomics_engine)
     spec.check()  # a bad encoder or CNN file fails here, once, rather than in every case
     fingerprint = run_fingerprint(spec, save_crops)
     todo = [row for row in with_images.itertuples() if not is_finished(case_path(cases_dir, row.patient_id),
