@@ -66,9 +66,15 @@ def registerSampleData():
         fileNames=["phantom_ap.nii.gz"],
         nodeNames=["DELICAITE phantom AP"],
         thumbnailFileName=os.path.join(os.path.dirname(__file__), "Resources", "Icons", "DELICAITE.png"),
-        loadFileType=["VolumeFile"],
-        customDownloader=lambda source: DELICAITELogic().loadSampleCase(),
+        customDownloader=loadSampleFromSampleData,  # makes and loads the nodes itself: no file type to give
     )
+
+
+def loadSampleFromSampleData(source):
+    """The Sample Data module's loader: the case's packages first (it may be the first thing a user tries)."""
+    if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITE"):
+        return []
+    return list(DELICAITELogic().loadSampleCase())
 
 
 @parameterNodeWrapper
@@ -94,6 +100,7 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
         self.ui = self.setupModuleUI("UI/DELICAITE.ui")
+        self.dependencyPanel = DELICAITESupport.DependencyPanel(self, "DELICAITE")
         self.logic = DELICAITELogic()
 
         self.ui.loadSampleButton.connect("clicked(bool)", self.onLoadSample)
@@ -163,7 +170,7 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
             self._parameterNode.resultTable = tables[-1]
 
     def onLoadSample(self):
-        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITE"):
             return
         with slicer.util.tryWithErrorDisplay("Could not load the sample case.", waitCursor=True):
             apNode, vpNode, segmentationNode = self.logic.loadSampleCase()
@@ -187,7 +194,7 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
         self.updateGUI()
 
     def onPickSlices(self):
-        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITE"):
             return
         with slicer.util.tryWithErrorDisplay("Could not pick the slices.", waitCursor=True):
             apNode, _, segmentationNode = self.caseNodes()
@@ -195,7 +202,7 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
             self.updateGUI()
 
     def onFeatures(self):
-        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITE"):
             return
         with slicer.util.tryWithErrorDisplay("Could not compute the features.", waitCursor=True):
             tableNode = self.logic.computeFeatures(*self.caseNodes())
@@ -215,7 +222,7 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
         if not casesDir or not outDir:
             slicer.util.errorDisplay("Choose a cases folder and an output folder.")
             return
-        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITE"):
             return
         with slicer.util.tryWithErrorDisplay("Could not start the batch.", waitCursor=True):
             self.ui.casesDirSelector.addCurrentPathToHistory()
@@ -246,7 +253,7 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
     # ---- demo ---------------------------------------------------------------------------------------
 
     def onRunDemo(self):
-        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITE"):
             return
         with slicer.util.tryWithErrorDisplay("Demo case failed.", waitCursor=True):
             result, outDir = self.logic.runDemo()
@@ -403,7 +410,7 @@ class DELICAITETest(ScriptedLoadableModuleTest):
 
         from DELICAITELib import mrml
 
-        self.assertTrue(DELICAITESupport.ensureLibrary())
+        self.assertTrue(DELICAITESupport.ensureLibrary(moduleName="DELICAITE"))
         self.delayDisplay("Loading the sample case (synthetic phantom)")
         registerSampleData()
         logic = DELICAITELogic()
@@ -433,7 +440,7 @@ class DELICAITETest(ScriptedLoadableModuleTest):
         self.assertEqual([s for s in STEPS if not status[s]], ["recommend"])
 
     def test_demo_case(self):
-        self.assertTrue(DELICAITESupport.ensureLibrary())
+        self.assertTrue(DELICAITESupport.ensureLibrary(moduleName="DELICAITE"))
         self.delayDisplay("Running the demo case through the core library")
         result, _ = DELICAITELogic().runDemo(self.workFolder)
         self.assertIn(result.recommendation, ("TACE", "HAIC", "no clear preference"))
@@ -444,7 +451,7 @@ class DELICAITETest(ScriptedLoadableModuleTest):
         from DELICAITELib.batch import find_cases, process_cases
         from DELICAITELib.demo import write_demo_inputs
 
-        self.assertTrue(DELICAITESupport.ensureLibrary())
+        self.assertTrue(DELICAITESupport.ensureLibrary(moduleName="DELICAITE"))
         self.delayDisplay("A tiny batch: the sample case with and without covariates")
         cases = os.path.join(self.workFolder, "cases")
         for name, withClinical in (("full", True), ("slices-only", False)):

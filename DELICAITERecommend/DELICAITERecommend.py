@@ -87,17 +87,15 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         self._choiceValues = {}  # field name -> value of each combo box entry
         self._result = None
         self._nodes = {}
+        self._formBuilt = False  # the clinical form needs DELICAITELib's packages
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
         self.ui = self.setupModuleUI("UI/DELICAITERecommend.ui")
         self.logic = DELICAITERecommendLogic()
-        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
-            self.ui.statusLabel.text = ("DELICAITE's Python packages are not installed; reload the module "
-                                        "to be asked again.")
-            self.ui.computeButton.enabled = False
-            return
-        self._buildClinicalForm()
+        # The panel is whole without the packages; the clinical form needs DELICAITELib, so it is built
+        # once they import (at once, or after Install dependencies).
+        self.dependencyPanel = DELICAITESupport.DependencyPanel(self, "DELICAITERecommend", onReady=self.onPackagesReady)
         self.ui.fillDemoPatientButton.connect("clicked(bool)", self.onFillDemoPatient)
         self.ui.clearClinicalButton.connect("clicked(bool)", self.onClearClinical)
         self.ui.computeButton.connect("clicked(bool)", self.onComputeButton)
@@ -133,7 +131,8 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         parameters = self._parameterNode
         busy = self.logic.isRunning()
         ready = bool(parameters and parameters.apVolume and parameters.segmentation and self.modelPath())
-        self.ui.computeButton.enabled = ready and not busy
+        self.ui.computeButton.enabled = ready and self._formBuilt and not busy
+        self.ui.fillDemoPatientButton.enabled = self.ui.clearClinicalButton.enabled = self._formBuilt
         self.ui.cancelButton.enabled = busy
         self.ui.showChartButton.enabled = bool(self._nodes) and not busy
         self.ui.exportReportButton.enabled = self._result is not None and not busy
@@ -150,6 +149,12 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
             label.text = "–"
 
     # --- the clinical form ---------------------------------------------------------------------------
+
+    def onPackagesReady(self):
+        self._buildClinicalForm()
+        self._formBuilt = True
+        if self._parameterNode:
+            self.updateGUI()
 
     def _buildClinicalForm(self):
         """One row per schema field: input, unit, and a red message line shown when the value is refused."""
@@ -249,6 +254,8 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
     # --- compute (in a background process) ---------------------------------------------------------------
 
     def onComputeButton(self):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITERecommend"):
+            return
         from DELICAITELib.clinical.form import record_from_form
 
         problems = self.checkAllFields()
@@ -479,7 +486,7 @@ class DELICAITERecommendTest(ScriptedLoadableModuleTest):
         self.test_clinical_form()
 
     def _loadDemoCase(self):
-        self.assertTrue(DELICAITESupport.ensureLibrary())  # installs without asking in testing mode
+        self.assertTrue(DELICAITESupport.ensureLibrary(moduleName="DELICAITERecommend"))  # installs without asking in testing mode
         from DELICAITELib import mrml
         from DELICAITELib.demo import write_demo_inputs
         from DELICAITELib.io import read_image, read_label

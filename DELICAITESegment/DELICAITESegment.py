@@ -72,6 +72,7 @@ class DELICAITESegmentWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoad
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
         self.ui = self.setupModuleUI("UI/DELICAITESegment.ui")
+        self.dependencyPanel = DELICAITESupport.DependencyPanel(self, "DELICAITESegment")
         self.logic = DELICAITESegmentLogic()
 
         self.ui.segmentButton.connect("clicked(bool)", self.onSegment)
@@ -131,7 +132,7 @@ class DELICAITESegmentWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoad
 
     def onSegment(self):
         parameters = self._parameterNode
-        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITESegment"):
             return
         with slicer.util.tryWithErrorDisplay("Could not start the segmentation.", waitCursor=True):
             self.ui.progressBar.value = 0
@@ -169,7 +170,7 @@ class DELICAITESegmentWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoad
 
     def onCorrection(self, name):
         parameters = self._parameterNode
-        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITESegment"):
             return
         with slicer.util.tryWithErrorDisplay("The correction failed.", waitCursor=True):
             self.ui.statusLabel.text = self.logic.applyCorrection(
@@ -178,7 +179,7 @@ class DELICAITESegmentWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoad
 
     def onGrowTumour(self):
         parameters = self._parameterNode
-        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITESegment"):
             return
         crosshair = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLCrosshairNode")
         with slicer.util.tryWithErrorDisplay("Could not grow the tumour from that point.", waitCursor=True):
@@ -198,7 +199,7 @@ class DELICAITESegmentWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoad
         import qt
 
         parameters = self._parameterNode
-        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow()):
+        if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITESegment"):
             return
         with slicer.util.tryWithErrorDisplay("Could not pick the largest tumour slices.", waitCursor=True):
             markups, self._positions = self.logic.pickLargestSlices(
@@ -437,7 +438,7 @@ class DELICAITESegmentTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.assertTrue(DELICAITESupport.ensureLibrary())  # installs without asking in testing mode
+        self.assertTrue(DELICAITESupport.ensureLibrary(moduleName="DELICAITESegment"))  # installs without asking in testing mode
         self.setUp()
         self.test_segment_and_correct()
         self.setUp()

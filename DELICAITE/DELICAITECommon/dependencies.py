@@ -1,10 +1,12 @@
-"""First-use installation of DELICAITE's Python dependencies into Slicer's Python, after asking.
+"""DELICAITE's Python packages in Slicer's Python: what each module needs, what is missing, installing it
+when the user presses *Install dependencies*, and saying plainly why an installation failed.
 
-Shipped with the hub module; the DELICAITE, DELICAITESegment and DELICAITERecommend modules all call
-`ensureDependencies()` before they import DELICAITELib (module folders share Slicer's Python path).
-Torch comes through the SlicerPyTorch extension's PyTorchUtils when it is installed (it picks the CUDA
-build that fits the machine), else from pip. Packages Slicer already has (numpy, SimpleITK, ...) are
-kept at Slicer's versions: they are passed to pip as constraints, never upgraded.
+Each module lists what it needs in ``Resources/Requirements/<Module>.txt`` (Segment only what segmentation
+needs). Lines marked ``# slicer`` are packages Slicer ships: ranges that admit Slicer's version, and pip is
+given the installed versions as constraints, so they never change. Torch (``# torch``) comes through the
+SlicerPyTorch extension when it is installed (it chooses the CPU or CUDA build); otherwise pip installs
+its default build, which on Linux is the CUDA one (about 3 GB). Everything installs from wheels: nothing
+here needs a compiler (Testing/check_wheels.py checks the files for every platform).
 """
 
 import importlib
@@ -12,34 +14,49 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
+import platform
 import re
+import subprocess
+import sys
 import tempfile
 
-# The same pins as pyproject.toml's dependencies (Testing/test_slicer_modules_static.py checks it).
-PINNED_REQUIREMENTS = (
-    "numpy==2.4.6",
-    "scipy==1.17.1",
-    "pandas==2.3.3",
-    "SimpleITK==2.5.7",
-    "pydicom==3.0.2",
-    "torch==2.13.0",
-    "monai==1.6.1",
-    "pyradiomics-bhklab==3.1.4",
-    "PyWavelets==1.9.0",
-    "scikit-learn==1.9.1",
-    "statsmodels==0.15.0",
-    "lifelines==0.30.3",
-    "matplotlib==3.11.2",
-    "PyYAML==6.0.4",
-    "openpyxl==3.1.5",
-    "mrcfile==1.5.4",
-    "tqdm==4.70.1",
-    "filelock==4.3.2",
-)
+HUB_FOLDER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Distribution name -> the module it installs, where they differ.
-IMPORT_NAMES = {"pyradiomics-bhklab": "radiomics", "PyWavelets": "pywt", "scikit-learn": "sklearn", "PyYAML": "yaml"}
-# PyTorchUtils may choose another build (CUDA) than the pin; any torch 2 runs the library.
-TORCH_REQUIREMENT = ">=2.2"
+IMPORT_NAMES = {"PyWavelets": "pywt", "scikit-learn": "sklearn", "PyYAML": "yaml"}
+# Rough download sizes in MB (wheels with what they bring), to say what pressing the button costs.
+DOWNLOAD_MB = {"monai": 3, "pandas": 12, "scikit-learn": 11, "statsmodels": 10, "lifelines": 1, "matplotlib": 9,
+               "mirp": 95, "PyWavelets": 5, "openpyxl": 1, "mrcfile": 1}
+TORCH_MB = {"Linux": 3000, "Windows": 250, "Darwin": 80}
+
+
+class DependencyInstallError(RuntimeError):
+    """pip failed: ``str(error)`` says what to do, ``output`` is pip's own text."""
+
+    def __init__(self, advice, output=""):
+        super().__init__(advice)
+        self.output = output
+
+
+def requirementsFile(moduleName):
+    """The module's requirement file: in an installed extension every module's resources share one folder;
+    in this source tree each module folder has its own."""
+    for folder in (os.path.join(HUB_FOLDER, "Resources", "Requirements"),
+                   os.path.join(os.path.dirname(HUB_FOLDER), moduleName, "Resources", "Requirements")):
+        path = os.path.join(folder, moduleName + ".txt")
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"no requirement file for {moduleName} (Resources/Requirements/{moduleName}.txt)")
+
+
+def readRequirements(path):
+    """[(requirement, mark)] of a requirement file; mark is "slicer", "torch" or ""."""
+    entries = []
+    with open(path, encoding="utf-8") as stream:
+        for line in stream:
+            requirement, _, comment = line.partition("#")
+            if requirement.strip():
+                entries.append((requirement.strip(), comment.strip()))
+    return entries
 
 
 def distributionName(requirement):
@@ -51,74 +68,130 @@ def importName(requirement):
     return IMPORT_NAMES.get(name, name)
 
 
-def missingRequirements():
-    """The pinned requirements whose module cannot be imported in this Python."""
-    return [r for r in PINNED_REQUIREMENTS if importlib.util.find_spec(importName(r)) is None]
+def missingRequirements(moduleName):
+    """The module's requirements whose package cannot be imported in this Python."""
+    return [requirement for requirement, _mark in readRequirements(requirementsFile(moduleName))
+            if importlib.util.find_spec(importName(requirement)) is None]
 
 
-def _constraintsFile(present):
-    """A pip constraints file holding the installed version of every package already present."""
+def downloadEstimateMB(missing, system=None):
+    system = system or platform.system()
+    return sum(TORCH_MB.get(system, 250) if distributionName(r) == "torch" else DOWNLOAD_MB.get(distributionName(r), 2)
+               for r in missing)
+
+
+def statusLine(moduleName):
+    """(ready, one line for the module's status label)."""
+    missing = missingRequirements(moduleName)
+    if not missing:
+        return True, "Python packages: all installed."
+    names = ", ".join(distributionName(r) for r in missing)
+    torch = any(distributionName(r) == "torch" for r in missing)
+    note = (" PyTorch comes through the PyTorch extension when it is installed (CPU or CUDA, its choice); "
+            "otherwise pip's default build, on Linux the CUDA one." if torch else "")
+    return False, (f"Python packages missing: {names} (about {downloadEstimateMB(missing)} MB to download). "
+                   f"Press Install dependencies.{note}")
+
+
+def adviceFor(output):
+    """What to do about a failed pip run, from its output."""
+    text = output.lower()
+    if any(word in text for word in ("proxyerror", "proxy")):
+        return ("pip could not get through the proxy. Set HTTPS_PROXY (and HTTP_PROXY) for Slicer, as your IT "
+                "department gives it, restart Slicer and press Install dependencies again.")
+    if any(word in text for word in ("failed to establish a new connection", "temporary failure in name resolution",
+                                     "network is unreachable", "connection refused", "read timed out",
+                                     "could not fetch url", "max retries exceeded", "nodename nor servname")):
+        return ("pip could not reach the package index: this computer looks offline. Connect it, or on a "
+                "connected computer download the wheels (pip download -r the module's requirement file "
+                "--only-binary=:all:) and install them from that folder (pip install --no-index --find-links).")
+    if "no matching distribution" in text or "could not find a version" in text:
+        return ("pip found no wheel of a required package for this platform and Python. Which package is named "
+                "in pip's output below; please report it with your operating system and Slicer version.")
+    if "error: microsoft visual c++" in text or "python.h" in text or "building wheel" in text:
+        return "pip tried to compile a package, which Slicer cannot do; please report this with pip's output below."
+    return "pip failed; its output is below."
+
+
+def _pythonExecutable():
+    """PythonSlicer (Slicer's own Python with its environment) next to the application, else this Python."""
+    folder = os.path.dirname(sys.executable)
+    for name in ("PythonSlicer.exe", "PythonSlicer"):
+        candidate = os.path.join(folder, name)
+        if os.path.isfile(candidate):
+            return candidate
+    return sys.executable
+
+
+def runPip(arguments):
+    """Run pip in a child process with no console window (Windows); DependencyInstallError on failure."""
+    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+    done = subprocess.run([_pythonExecutable(), "-m", "pip", "install", "--disable-pip-version-check",
+                           "--only-binary=:all:", *arguments], capture_output=True, text=True, creationflags=flags)
+    output = (done.stdout or "") + (done.stderr or "")
+    if done.returncode != 0:
+        raise DependencyInstallError(adviceFor(output), output)
+    return output
+
+
+def _constraintsFile(entries):
+    """A pip constraints file holding the installed version of every package Slicer ships."""
     lines = []
-    for requirement in present:
-        try:
-            lines.append(f"{distributionName(requirement)}=={importlib.metadata.version(distributionName(requirement))}")
-        except importlib.metadata.PackageNotFoundError:
-            continue  # importable but not pip-installed (shipped inside Slicer): pip leaves it alone
+    for requirement, mark in entries:
+        if mark == "slicer":
+            try:
+                lines.append(f"{distributionName(requirement)}=={importlib.metadata.version(distributionName(requirement))}")
+            except importlib.metadata.PackageNotFoundError:
+                continue  # importable but not pip-installed (built into Slicer): pip leaves it alone
     handle, path = tempfile.mkstemp(prefix="delicaite-constraints-", suffix=".txt")
     with os.fdopen(handle, "w") as stream:
         stream.write("\n".join(lines) + "\n")
     return path
 
 
-def _installTorch():
-    import slicer
-
+def _installTorch(requirement):
     try:
         import PyTorchUtils  # the SlicerPyTorch extension
     except ImportError:
-        slicer.util.pip_install(next(r for r in PINNED_REQUIREMENTS if distributionName(r) == "torch"))
-        return
-    if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False,
-                                                     torchVersionRequirement=TORCH_REQUIREMENT) is None:
-        raise RuntimeError("PyTorch could not be installed by the PyTorch Utils module")
+        return runPip([requirement])
+    floor = requirement[len(distributionName(requirement)):].strip()
+    if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False, torchVersionRequirement=floor) is None:
+        raise DependencyInstallError("The PyTorch Utils module could not install PyTorch; see its messages.")
+    return ""
 
 
-def ensureDependencies(parentWidget=None):
-    """True when every dependency imports, installing the missing ones after the user agrees.
-
-    Returns False when the user declines. Raises RuntimeError when something is still missing after
-    installing. In testing mode (self-tests) it installs without asking, since nobody could answer.
-    """
-    missing = missingRequirements()
-    if not missing:
-        return True
-    import slicer
-
-    names = ", ".join(distributionName(r) for r in missing)
-    if not slicer.app.testingEnabled() and not slicer.util.confirmOkCancelDisplay(
-            "DELICAITE needs Python packages that are not installed in Slicer's Python yet:\n\n"
-            f"{names}\n\nInstall them now? This downloads them from the internet (PyTorch alone is "
-            "several hundred MB) and takes a few minutes.", "DELICAITE: install dependencies",
-            parent=parentWidget):
-        return False
-    present = [r for r in PINNED_REQUIREMENTS if r not in missing]
-    constraints = _constraintsFile(present)
+def installDependencies(moduleName, say=logging.info):
+    """Install what the module lacks (torch first, so MONAI does not pull its own build); returns pip's output.
+    Raises DependencyInstallError (advice and pip's output) when something fails or is still missing."""
+    entries = readRequirements(requirementsFile(moduleName))
+    missing = set(missingRequirements(moduleName))
+    constraints = _constraintsFile(entries)
+    output = []
     try:
-        with slicer.util.WaitCursor():
-            if any(distributionName(r) == "torch" for r in missing):
-                slicer.util.showStatusMessage("Installing PyTorch...")
-                _installTorch()  # before monai, so monai does not bring in a default torch build
-            for requirement in missing:
-                if distributionName(requirement) == "torch":
-                    continue
-                slicer.util.showStatusMessage(f"Installing {distributionName(requirement)}...")
-                slicer.util.pip_install([requirement, "-c", constraints])
+        for requirement, mark in sorted(entries, key=lambda entry: entry[1] != "torch"):
+            if requirement not in missing:
+                continue
+            say(f"Installing {distributionName(requirement)}...")
+            output.append(_installTorch(requirement) if mark == "torch" else runPip([requirement, "-c", constraints]))
     finally:
         os.remove(constraints)
     importlib.invalidate_caches()
-    still = missingRequirements()
+    still = missingRequirements(moduleName)
     if still:
-        raise RuntimeError("could not install " + ", ".join(distributionName(r) for r in still)
-                           + "; see the Python console for pip's messages")
-    logging.info("DELICAITE dependencies installed: %s", names)
-    return True
+        raise DependencyInstallError("Still missing after installing: " + ", ".join(distributionName(r) for r in still),
+                                     "\n".join(output))
+    return "\n".join(output)
+
+
+def ensureDependencies(moduleName, parentWidget=None):
+    """True when the module's packages import. In testing mode (self-tests) the missing ones are installed;
+    otherwise the user is told to press Install dependencies (nothing is installed without being asked)."""
+    if not missingRequirements(moduleName):
+        return True
+    import slicer
+
+    if slicer.app.testingEnabled():
+        installDependencies(moduleName)
+        return True
+    slicer.util.warningDisplay(statusLine(moduleName)[1], "DELICAITE: Python packages missing", parent=parentWidget)
+    return False

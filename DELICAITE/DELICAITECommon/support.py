@@ -19,19 +19,73 @@ def ensureLibraryOnPath():
         sys.path.insert(0, HUB_FOLDER)
 
 
-def ensureLibrary(parentWidget=None):
-    """DELICAITELib importable with its Python packages, installed after asking on first use
-    (dependencies.py); False when the user declines or the installation fails (said in a dialog)."""
+def ensureLibrary(parentWidget=None, moduleName="DELICAITE"):
+    """DELICAITELib importable with the module's Python packages (dependencies.py). False, after saying what
+    to press, when some are missing; self-tests install them. Installation is the user's choice: the
+    module's *Install dependencies* button (DependencyPanel)."""
     ensureLibraryOnPath()
-    from .dependencies import ensureDependencies
+    from .dependencies import DependencyInstallError, ensureDependencies
 
     try:
-        return ensureDependencies(parentWidget)
-    except (ImportError, RuntimeError) as err:
+        return ensureDependencies(moduleName, parentWidget)
+    except DependencyInstallError as err:
         import slicer
 
-        slicer.util.errorDisplay(f"DELICAITE's Python packages could not be set up: {err}")
+        slicer.util.errorDisplay(f"DELICAITE's Python packages could not be installed. {err}",
+                                 detailedText=err.output, parent=parentWidget)
         return False
+
+
+class DependencyPanel:
+    """A status line and an *Install dependencies* button at the top of a module's panel.
+
+    The line says what is missing and about how much it downloads; the button installs it in the background
+    of a wait cursor, and any failure opens a dialog with what to do and pip's whole output. ``onReady`` runs
+    once the packages import (at once when they already do), so a module can finish building its panel."""
+
+    def __init__(self, widget, moduleName, onReady=None):
+        import qt
+
+        self.moduleName = moduleName
+        self.onReady = onReady
+        self.label = qt.QLabel()
+        self.label.wordWrap = True
+        self.button = qt.QPushButton("Install dependencies")
+        self.button.toolTip = "Install the Python packages this module needs into Slicer's Python (wheels only)"
+        self.button.connect("clicked(bool)", self.install)
+        box = qt.QWidget()
+        row = qt.QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.label, 1)
+        row.addWidget(self.button)
+        widget.layout.insertWidget(0, box)
+        self.refresh()
+
+    def refresh(self):
+        ensureLibraryOnPath()
+        from .dependencies import statusLine
+
+        ready, line = statusLine(self.moduleName)
+        self.label.text = line
+        self.button.visible = not ready
+        if ready and self.onReady is not None:
+            onReady, self.onReady = self.onReady, None
+            onReady()
+        return ready
+
+    def install(self):
+        import slicer
+
+        from .dependencies import DependencyInstallError, installDependencies
+
+        try:
+            with slicer.util.WaitCursor():
+                installDependencies(self.moduleName, say=slicer.util.showStatusMessage)
+        except DependencyInstallError as err:
+            slicer.util.errorDisplay(f"The installation did not finish. {err}", detailedText=err.output)
+        except OSError as err:  # no Python to run pip with, no room on the disk
+            slicer.util.errorDisplay(f"The installation could not start: {err}")
+        self.refresh()
 
 
 def openSegmentEditor(volumeNode, segmentationNode):
