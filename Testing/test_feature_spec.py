@@ -10,7 +10,8 @@ from DELICAITELib.case import CaseEngine
 from DELICAITELib.errors import DelicaiteError
 from DELICAITELib.features.deep.encoder import ViTEncoder, save_encoder
 from DELICAITELib.features.deep.vit import DinoViT
-from DELICAITELib.features.spec import FeatureSpec, radiomics_engine
+from DELICAITELib.features import engines
+from DELICAITELib.features.spec import FeatureSpec
 from DELICAITELib.phantom import make_phantom
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -30,7 +31,7 @@ def prepared():
 
 def test_spec_round_trip_and_the_features_it_names(prepared, tmp_path):
     spec = FeatureSpec.from_options(deep_encoder=tiny_encoder(tmp_path / "encoder", 0))
-    assert spec.radiomics_engine == radiomics_engine() and spec.radiomics_version == 1
+    assert spec.radiomics_engine == engines.choose() and spec.radiomics_version == 2
     spec.save(tmp_path / "spec.json")
     again = FeatureSpec.load(tmp_path / "spec.json")
     assert again == spec and again.fingerprint() == spec.fingerprint()

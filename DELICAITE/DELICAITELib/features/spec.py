@@ -213,12 +213,12 @@ class FeatureSpec:
 
 # ---------------------------------------------------------------------------------- checksums and loading
 def _engine_changed(recorded: str | None, here: str) -> bool:
-    """Another engine, or another release of the same distribution ("pyradiomics (assumed...)", which
-    older models record, names no release)."""
+    """Another engine, or another release of it ("pyradiomics (assumed...)", which older models record,
+    names no release)."""
     if recorded is None:
         return False
-    return engines.family(recorded) != engines.family(here) or (recorded.split()[0] == here.split()[0]
-                                                                 and recorded != here)
+    release = recorded.split()[1] if len(recorded.split()) > 1 else ""
+    return engines.family(recorded) != engines.family(here) or (release[:1].isdigit() and release != here.split()[-1])
 
 
 def encoder_checksum(path) -> str:
