@@ -132,3 +132,52 @@ def test_events_travel_as_one_line_each_and_parts_add_up():
     assert ProgressEvent.from_line("Traceback (most recent call last):") == ProgressEvent(
         "Traceback (most recent call last):", None, LOG)
     Reporter()("nobody listens", 0.5)  # a reporter without a callback is silent
+
+
+def test_cancel_ends_the_real_python_behind_a_launcher(phantom_ct, tmp_path):
+    """Slicer's PythonSlicer is a launcher whose child is the real Python: cancelling must end both."""
+    import os
+    import stat
+    import sys
+    import time
+
+    from DELICAITELib.jobs import BackgroundJob
+
+    ct, _ = phantom_ct
+    launcher = tmp_path / "PythonSlicer"
+    launcher.write_text(f'#!/bin/sh\n"{sys.executable}" "$@" &\necho $! > "{tmp_path}/child.pid"\nwait $!\n')
+    launcher.chmod(launcher.stat().st_mode | stat.S_IEXEC)
+    job = BackgroundJob(["segment", str(ct), "--out", str(tmp_path / "label.nrrd")], python=str(launcher))
+    job.start()
+    for _ in range(100):
+        if (tmp_path / "child.pid").is_file() and (tmp_path / "child.pid").read_text().strip():
+            break
+        time.sleep(0.05)
+    child = int((tmp_path / "child.pid").read_text())
+    os.kill(child, 0)  # the real Python runs
+    job.cancel(timeout=5)
+    time.sleep(0.2)
+    stat_file = f"/proc/{child}/stat"
+    state = open(stat_file).read().split(") ")[1][0] if os.path.exists(stat_file) else "gone"
+    assert state in ("gone", "Z")  # ended (a zombie only waits for init to reap it)
+
+
+def test_on_windows_cancel_ends_the_whole_process_tree(monkeypatch):
+    """taskkill /T ends the launcher and the Python it started; kill() only if taskkill fails."""
+    import signal
+    import subprocess
+    from types import SimpleNamespace
+
+    from DELICAITELib import jobs
+
+    killed, calls = [], []
+    process = SimpleNamespace(pid=4242, kill=lambda: killed.append(True), terminate=lambda: killed.append("launcher"))
+    monkeypatch.setattr(jobs, "WINDOWS", True)
+    monkeypatch.setattr(jobs.subprocess, "run", lambda command, **kw: calls.append(command) or SimpleNamespace(returncode=0))
+    stand_in = SimpleNamespace(_process=process)
+    jobs.BackgroundJob._signal(stand_in, signal.SIGTERM)
+    assert calls == [["taskkill", "/T", "/F", "/PID", "4242"]] and killed == []
+    monkeypatch.setattr(jobs.subprocess, "run", lambda command, **kw: SimpleNamespace(returncode=128))
+    jobs.BackgroundJob._signal(stand_in, signal.SIGTERM)
+    assert killed == [True]
+    assert subprocess.run is jobs.subprocess.run  # (the module's own subprocess, patched for this test only)

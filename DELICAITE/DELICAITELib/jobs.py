@@ -23,6 +23,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+WINDOWS = os.name == "nt"
+
 from .progress import ERROR, LOG, ProgressEvent
 
 # The folder that holds the DELICAITELib package, so the child imports this very copy.
@@ -88,7 +90,8 @@ class BackgroundJob:
         if self._process is not None:
             raise RuntimeError("this job has already been started")
         # Its own process group (POSIX) so cancel also ends anything the command starts (TotalSegmentator).
-        extra = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+        # Windows: no console window per job, and a group of its own
+        extra = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW} if WINDOWS
                  else {"start_new_session": True})
         self._process = subprocess.Popen(
             self.command, env=self._child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -179,8 +182,13 @@ class BackgroundJob:
 
     def _signal(self, sig) -> None:
         try:
-            if os.name == "nt":
-                self._process.terminate() if sig == signal.SIGTERM else self._process.kill()
+            if WINDOWS:
+                # Slicer starts PythonSlicer, a launcher whose child is the real Python: terminate() would end the
+                # launcher alone and leave the job running, so the whole tree goes (taskkill ships with Windows).
+                done = subprocess.run(["taskkill", "/T", "/F", "/PID", str(self._process.pid)], capture_output=True,
+                                      creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+                if done.returncode != 0:
+                    self._process.kill()
             else:
                 os.killpg(self._process.pid, sig)  # the job's own group: the child and what it started
         except ProcessLookupError:
