@@ -78,8 +78,13 @@ def read_dicom_series(folder: str | Path, pixel_type: int = sitk.sitkFloat32) ->
         raise ImageError(
             f"folder {folder} holds a DICOM {series[0].modality} object, not image slices: pass the folder of the CT series"
         )
+    # Damaged slices are left out here, whatever the GDCM release does with them (SimpleITK 2.5.2, Slicer
+    # 5.10's, reads a truncated slice without a word); the gap they leave is then refused, naming them.
+    files = tuple(f for f in series[0].files if _pixel_data_complete(f))
+    if not files:
+        raise ImageError(f"no DICOM slice in {folder} holds its whole pixel data: the files are damaged")
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(list(one_acquisition(series[0].files, folder)))
+    reader.SetFileNames(list(one_acquisition(files, folder)))
     reader.SetOutputPixelType(pixel_type)
     reader.MetaDataDictionaryArrayUpdateOn()  # keep each slice's position for the spacing check
     try:
@@ -87,8 +92,24 @@ def read_dicom_series(folder: str | Path, pixel_type: int = sitk.sitkFloat32) ->
     except RuntimeError as err:
         first_line = str(err).strip().splitlines()[-1] if str(err).strip() else "unknown reader error"
         raise ImageError(f"cannot read the DICOM series in {folder}: {first_line}") from err
-    _check_slice_gaps(reader, image, folder, series[0].files)
+    _check_slice_gaps(reader, image, folder, files)
     return image
+
+
+def _pixel_data_complete(path: str) -> bool:
+    """The file parses and holds all the pixel bytes its header promises (any bytes when compressed)."""
+    try:
+        dataset = pydicom.dcmread(path)
+        data = dataset.PixelData
+        syntax = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+        if syntax is not None and syntax.is_compressed:
+            return len(data) > 0
+        frames = int(dataset.get("NumberOfFrames", 1) or 1)
+        expected = (int(dataset.Rows) * int(dataset.Columns) * int(dataset.get("SamplesPerPixel", 1)) * frames
+                    * int(dataset.BitsAllocated) // 8)
+    except Exception:  # noqa: BLE001 — any parse failure means a damaged slice
+        return False
+    return len(data) >= expected
 
 
 # A series with a slice gap is refused unless the user asks to read it anyway (`delicaite
