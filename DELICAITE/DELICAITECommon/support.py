@@ -29,11 +29,16 @@ def ensureLibrary(parentWidget=None, moduleName="DELICAITE"):
     try:
         return ensureDependencies(moduleName, parentWidget)
     except DependencyInstallError as err:
-        import slicer
-
-        slicer.util.errorDisplay(f"DELICAITE's Python packages could not be installed. {err}",
-                                 detailedText=err.output, parent=parentWidget)
+        showInstallError(err, parentWidget)
         return False
+
+
+def showInstallError(error, parentWidget=None):
+    """A failed installation: what to do, with pip's whole output under Details."""
+    import slicer
+
+    slicer.util.errorDisplay(f"DELICAITE's Python packages could not be installed. {error}",
+                             detailedText=getattr(error, "output", ""), parent=parentWidget)
 
 
 class DependencyPanel:
@@ -81,10 +86,8 @@ class DependencyPanel:
         try:
             with slicer.util.WaitCursor():
                 installDependencies(self.moduleName, say=slicer.util.showStatusMessage)
-        except DependencyInstallError as err:
-            slicer.util.errorDisplay(f"The installation did not finish. {err}", detailedText=err.output)
-        except OSError as err:  # no Python to run pip with, no room on the disk
-            slicer.util.errorDisplay(f"The installation could not start: {err}")
+        except (DependencyInstallError, OSError) as err:  # OSError: no Python to run pip with, a full disk
+            showInstallError(err)
         self.refresh()
 
 

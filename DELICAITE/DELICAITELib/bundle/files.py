@@ -30,6 +30,7 @@ from .. import __version__ as DELICAITE_VERSION
 from ..clinical import encoded_columns
 from ..errors import ModelFileError
 from ..features.deep.reduction import COMPONENT_PREFIX, DeepFeatureReduction
+from ..features.radiomics import VERSION_1_PARAMS
 from ..features.spec import FeatureSpec
 from ..storage import METADATA_FILE, artifact_checksum, read_artifact, write_artifact
 from .bundle import RESEARCH_NOTE, ModelBundle
@@ -39,7 +40,8 @@ BUNDLE_FORMAT, BUNDLE_VERSION = "delicaite-model-bundle", 1
 INTERACTION_FORMAT = "delicaite-interaction-model"
 INTERACTION_DIR, REDUCTION_DIR, FEATURE_FILES_DIR = "interaction", "deep_reduction", "features"
 LEGACY_MODEL_DIR, LEGACY_INPUTS_DIR, LEGACY_INPUTS_FORMAT = "delicaite", "delicaite_inputs", "delicaite-model-inputs"
-ASSUMED_RADIOMICS = "not recorded (model made before DELICAITE model bundles): the bundled radiomics settings assumed"
+ASSUMED_RADIOMICS = ("not recorded (model made before DELICAITE model bundles): the radiomics settings of that "
+                     "release (version 1) assumed")
 
 
 def save_bundle(bundle: ModelBundle, directory) -> Path:
@@ -178,7 +180,7 @@ def _spec_of_legacy_columns(columns: list[str]) -> tuple[FeatureSpec | None, str
     if not other:
         return FeatureSpec.clinical_only(), "clinical covariates only"
     if all(c.startswith(("AP_", "VP_")) for c in other):
-        return FeatureSpec.from_options(radiomics_engine="pyradiomics (assumed: made before engines were recorded)"), \
+        return FeatureSpec.from_options(VERSION_1_PARAMS, radiomics_engine="pyradiomics (assumed: not recorded)"), \
             ASSUMED_RADIOMICS
     return None, "not recorded (model made before DELICAITE model bundles) and it uses deep features"
 

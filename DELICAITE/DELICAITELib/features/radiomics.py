@@ -23,30 +23,35 @@ import yaml
 from ..errors import MaskError
 
 DEFAULT_PARAMS = Path(__file__).with_name("radiomics_v2.yaml")
+# Version 1 left the in-plane resampling to pyradiomics; models of DELICAITE 0.1 were made with it.
+VERSION_1_PARAMS = Path(__file__).with_name("radiomics_v1.yaml")
 TUMOUR_LABEL = 2
 
-def _read_settings(params: str | Path | Mapping | None) -> dict:
+
+def _split_settings(params: str | Path | Mapping | None) -> tuple[dict, dict]:
+    """(the engine's parameter dict, our own ``delicaite`` block) of a versioned YAML file or dict."""
     if params is None or isinstance(params, (str, Path)):
         path = Path(params) if params is not None else DEFAULT_PARAMS
         with open(path, encoding="utf-8") as handle:
             params = yaml.safe_load(handle)
-    return copy.deepcopy(dict(params))
+    params = copy.deepcopy(dict(params))
+    return params, dict(params.pop("delicaite", {}) or {})
 
 
 def load_radiomics_settings(params: str | Path | Mapping | None = None) -> tuple[dict, int]:
     """Return (pyradiomics parameter dict, our settings_version) from a versioned YAML file or dict."""
-    params = _read_settings(params)
-    ours = params.pop("delicaite", {}) or {}
+    params, ours = _split_settings(params)
     return params, int(ours.get("settings_version", 0))
 
 
 def delicaite_options(params: str | Path | Mapping | None = None) -> dict:
     """The settings' own ``delicaite`` block (settings_version, resample_before_engine, ...)."""
-    return dict(_read_settings(params).get("delicaite") or {})
+    return _split_settings(params)[1]
 
 
-def resample_roi(image: sitk.Image, mask: sitk.Image, setting: Mapping) -> tuple[sitk.Image, sitk.Image]:
-    """The stacked slices and their 0/1 mask resampled to ``resampledPixelSpacing`` (0 keeps an axis) over
+def resample_roi(images: Mapping[str, sitk.Image], mask: sitk.Image,
+                 setting: Mapping) -> tuple[dict[str, sitk.Image], sitk.Image]:
+    """Stacked slices of each phase and their 0/1 mask resampled to ``resampledPixelSpacing`` (0 keeps an axis) over
     the mask's bounding box widened by ``padDistance`` voxels: the image by ``interpolator``, the mask by
     nearest neighbour; the new grid's outer edges meet the box's. Done here, not inside an engine, so that
     pyradiomics and mirp see the same voxels (their own resampling grids differ)."""
@@ -65,7 +70,8 @@ def resample_roi(image: sitk.Image, mask: sitk.Image, setting: Mapping) -> tuple
     def onto_grid(source, how, kind):
         return sitk.Resample(source, size, sitk.Transform(), how, origin, tuple(new), source.GetDirection(), 0, kind)
 
-    return onto_grid(image, interpolator, sitk.sitkFloat32), onto_grid(mask, sitk.sitkNearestNeighbor, sitk.sitkUInt8)
+    return ({phase: onto_grid(image, interpolator, sitk.sitkFloat32) for phase, image in images.items()},
+            onto_grid(mask, sitk.sitkNearestNeighbor, sitk.sitkUInt8))
 
 
 def _extractor(params: dict, **overrides):
@@ -134,7 +140,7 @@ def extract_radiomics(
     """
     if not slice_indices:
         raise MaskError("no tumour slices given for radiomics: pick the three largest tumour slices first")
-    settings, _version = load_radiomics_settings(params)
+    settings, ours = _split_settings(params)
     mask = _tumour_mask(label, tumour_label)
     for z in slice_indices:
         if not np.any(sitk.GetArrayFromImage(mask[:, :, int(z)])):  # a copy: a view of a temporary dangles
@@ -143,9 +149,8 @@ def extract_radiomics(
     stacked_mask = _stack_slices(mask, slice_indices)
     stacked = {phase: _phase_slices(phase, image, label, slice_indices) for phase, image in images.items()}
     texture_mask = stacked_mask
-    if delicaite_options(params).get("resample_before_engine") and settings["setting"].get("resampledPixelSpacing"):
-        stacked = {phase: resample_roi(image, stacked_mask, settings["setting"])[0] for phase, image in stacked.items()}
-        texture_mask = resample_roi(stacked_mask, stacked_mask, settings["setting"])[1]
+    if ours.get("resample_before_engine") and settings["setting"].get("resampledPixelSpacing"):
+        stacked, texture_mask = resample_roi(stacked, stacked_mask, settings["setting"])
         settings["setting"]["resampledPixelSpacing"] = None
     if engine == "mirp":
         from .radiomics_mirp import extract_with_mirp

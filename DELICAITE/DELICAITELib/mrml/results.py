@@ -18,6 +18,8 @@ import vtk
 from ..errors import DelicaiteError
 
 if TYPE_CHECKING:  # the case package imports the model bundle (pandas); segmentation needs neither
+    import pandas as pd
+
     from ..case.result import CaseResult
     from ..recommendation import Prediction
 
