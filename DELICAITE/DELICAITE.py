@@ -333,9 +333,10 @@ class DELICAITELogic(ScriptedLoadableModuleLogic):
         slicer.modules.markups.logic().JumpSlicesToNthPointInMarkup(markups.GetID(), 0, True)
         return markups
 
-    def computeFeatures(self, apNode, vpNode, segmentationNode):
+    def computeFeatures(self, apNode, vpNode, segmentationNode, radiomicsEngine="auto"):
         """Radiomics of both phases on the three slices (the case engine's first two stages with the
-        bundled radiomics settings), as a table node (feature, value)."""
+        bundled radiomics settings), as a table node (feature, value). ``radiomicsEngine``: auto (the one
+        installed, pyradiomics first), pyradiomics or mirp, as `delicaite cohort features` takes it."""
         import pandas as pd
         from DELICAITELib import mrml
         from DELICAITELib.case import CaseEngine
@@ -343,7 +344,7 @@ class DELICAITELogic(ScriptedLoadableModuleLogic):
         from DELICAITELib.mrml.results import table_node_from_frame
 
         images = mrml.images_from_case_nodes(apNode, vpNode, segmentationNode)
-        engine = CaseEngine(feature_spec=FeatureSpec.from_options())
+        engine = CaseEngine(feature_spec=FeatureSpec.from_options(radiomics_engine=radiomicsEngine))
         features = engine.features(engine.prepare(images.ap, images.vp, images.label)).values
         frame = pd.DataFrame({"feature": pd.Series(list(features), dtype=object),
                               "value": pd.Series([float(v) for v in features.values()], dtype=float)})
