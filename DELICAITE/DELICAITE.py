@@ -17,6 +17,7 @@ from typing import Annotated
 
 import qt
 import slicer
+import vtk
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -26,15 +27,11 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+import DELICAITECommon.caseState as caseState
 import DELICAITECommon.support as DELICAITESupport
+from DELICAITECommon.caseState import STEPS
 
 SAMPLE_NAME = "DELICAITEPhantom"
-STEPS = ("phases", "segment", "correct", "slices", "features", "recommend")
-# Stored on the segmentation node, so the status survives saving the scene.
-REVIEWED_ATTRIBUTE = "DELICAITE.Reviewed"
-SLICES_REFERENCE = "DELICAITESlices"
-FEATURES_REFERENCE = "DELICAITEFeatures"
-RESULT_TABLE_NAME = "DELICAITE result"  # the name DELICAITE Recommend gives its result table
 DEVICE_CHOICES = ["cpu", "auto", "cuda"]
 
 
@@ -79,12 +76,12 @@ def loadSampleFromSampleData(source):
 
 @parameterNodeWrapper
 class DELICAITEParameterNode:
-    """What the hub remembers in the scene: the case's nodes and the cohort panel's settings."""
+    """What the hub remembers in the scene: the case's nodes and the cohort panel's settings. The case's
+    progress (reviewed, slices, features, result) is kept on its segmentation node (caseState)."""
 
     apVolume: slicer.vtkMRMLScalarVolumeNode
     vpVolume: slicer.vtkMRMLScalarVolumeNode
     segmentation: slicer.vtkMRMLSegmentationNode
-    resultTable: slicer.vtkMRMLTableNode
     casesDir: pathlib.Path
     outputDir: pathlib.Path
     device: Annotated[str, Choice(DEVICE_CHOICES)] = "cpu"
@@ -96,6 +93,8 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
         VTKObservationMixin.__init__(self)  # addObserver / removeObservers
         self.logic = None
         self._updatingGUI = False
+        self._observedCase = None  # the segmentation node whose changes refresh the step statuses
+        self.layoutKeeper = DELICAITESupport.LayoutKeeper()
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -113,10 +112,8 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
         self.ui.runCohortButton.connect("clicked(bool)", self.onRunCohort)
         self.ui.cancelCohortButton.connect("clicked(bool)", self.onCancelCohort)
         self.ui.runDemoButton.connect("clicked(bool)", self.onRunDemo)
-        self.ui.casesDirSelector.settingKey = "DELICAITE/CohortCasesDir"
+        self.ui.casesDirSelector.settingKey = "DELICAITE/CohortCasesDir"  # the folders' history, across scenes
         self.ui.outputDirSelector.settingKey = "DELICAITE/CohortOutputDir"
-        # A result table added by DELICAITE Recommend shows up in step 6 without a click here.
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.onNodeAdded)
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -138,8 +135,8 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
         self._updatingGUI = True
         try:
             apNode, vpNode, segmentationNode = self.caseNodes()
-            resultTable = self._parameterNode.resultTable if self._parameterNode else None
-            status = self.logic.caseStatus(apNode, vpNode, segmentationNode, resultTable)
+            self._observeCase(segmentationNode)
+            status = self.logic.caseStatus(apNode, vpNode, segmentationNode)
             for step in STEPS:
                 getattr(self.ui, step + "StatusLabel").text = "done \u2713" if status[step] else "to do"
             if apNode is None:
@@ -154,20 +151,25 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
             for button in (self.ui.correctButton, self.ui.pickSlicesButton, self.ui.recommendButton):
                 button.enabled = apNode is not None and segmentationNode is not None
             self.ui.featuresButton.enabled = status["slices"]
+            self.ui.recommendResultLabel.text = self.logic.recommendationText(segmentationNode)
             running = self.logic.isCohortJobRunning()
             self.ui.runCohortButton.enabled = not running
             self.ui.cancelCohortButton.enabled = running
         finally:
             self._updatingGUI = False
 
-    def onNodeAdded(self, caller, event):
-        # Wait until the adding module has filled the node in, then look for a new result table.
-        qt.QTimer.singleShot(0, self.selectNewestResultTable)
+    def _observeCase(self, segmentationNode):
+        """Refresh the statuses when another module (Segment, Recommend, the Segment Editor) changes the case."""
+        if segmentationNode is self._observedCase:
+            return
+        if self._observedCase is not None:
+            self.removeObserver(self._observedCase, vtk.vtkCommand.ModifiedEvent, self.updateGUI)
+        self._observedCase = segmentationNode
+        if segmentationNode is not None:
+            self.addObserver(segmentationNode, vtk.vtkCommand.ModifiedEvent, self.updateGUI)
 
-    def selectNewestResultTable(self):
-        tables = [n for n in slicer.util.getNodesByClass("vtkMRMLTableNode") if n.GetName().startswith(RESULT_TABLE_NAME)]
-        if tables and self._parameterNode and self._parameterNode.resultTable is not tables[-1]:
-            self._parameterNode.resultTable = tables[-1]
+    def beforeSceneClose(self):
+        self._observeCase(None)
 
     def onLoadSample(self):
         if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITE"):
@@ -206,9 +208,9 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
             return
         with slicer.util.tryWithErrorDisplay("Could not compute the features.", waitCursor=True):
             tableNode = self.logic.computeFeatures(*self.caseNodes())
-            slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
-            slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(tableNode.GetID())
-            slicer.app.applicationLogic().PropagateTableSelection()
+            if self.layoutKeeper.switchTo(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView):
+                slicer.app.applicationLogic().GetSelectionNode().SetActiveTableID(tableNode.GetID())
+                slicer.app.applicationLogic().PropagateTableSelection()
             self.updateGUI()
 
     def onRecommend(self):
@@ -218,7 +220,7 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
 
     def onRunCohort(self):
         parameters = self._parameterNode
-        casesDir, outDir = self.ui.casesDirSelector.currentPath, self.ui.outputDirSelector.currentPath
+        casesDir, outDir = (self._chosenFolder(parameters.casesDir), self._chosenFolder(parameters.outputDir))
         if not casesDir or not outDir:
             slicer.util.errorDisplay("Choose a cases folder and an output folder.")
             return
@@ -232,6 +234,11 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
             self.logic.startCohortJob(casesDir, outDir, device=parameters.device, onEvent=self.onCohortEvent,
                                       onDone=self.onCohortDone)
         self.updateGUI()
+
+    @staticmethod
+    def _chosenFolder(path):
+        """A folder parameter as text; "" when none is chosen (an unset path reads ".")."""
+        return "" if str(path) in ("", ".") else str(path)
 
     def onCohortEvent(self, event):
         self.ui.cohortLogText.appendPlainText(event.message)
@@ -303,23 +310,23 @@ class DELICAITELogic(ScriptedLoadableModuleLogic):
         return apNode, vpNode, segmentationNode
 
     @staticmethod
-    def caseStatus(apNode, vpNode, segmentationNode, resultTableNode):
-        """Which of the six steps are done: {"phases", "segment", ..., "recommend": bool}."""
-        segments = segmentationNode.GetSegmentation() if segmentationNode is not None else None
-        slicesNode = segmentationNode.GetNodeReference(SLICES_REFERENCE) if segmentationNode is not None else None
-        featuresNode = segmentationNode.GetNodeReference(FEATURES_REFERENCE) if segmentationNode is not None else None
-        return {
-            "phases": apNode is not None,  # VP is optional (single-phase)
-            "segment": segments is not None and segments.GetSegmentIdBySegmentName("Tumor") != "",
-            "correct": segmentationNode is not None and segmentationNode.GetAttribute(REVIEWED_ATTRIBUTE) == "true",
-            "slices": slicesNode is not None and slicesNode.GetNumberOfControlPoints() > 0,
-            "features": featuresNode is not None and featuresNode.GetNumberOfRows() > 0,
-            "recommend": resultTableNode is not None and resultTableNode.GetNumberOfRows() > 0,
-        }
+    def caseStatus(apNode, vpNode, segmentationNode):
+        """Which of the six steps are done: {"phases", "segment", ..., "recommend": bool}, whichever module
+        did them (the progress is kept on the segmentation node: caseState)."""
+        return caseState.caseStatus(apNode, segmentationNode)
 
     @staticmethod
     def setReviewed(segmentationNode, reviewed):
-        segmentationNode.SetAttribute(REVIEWED_ATTRIBUTE, "true" if reviewed else "false")
+        caseState.setReviewed(segmentationNode, reviewed)
+
+    @staticmethod
+    def recommendationText(segmentationNode):
+        """One line on what DELICAITE Recommend found for this case, read from its result table."""
+        table = caseState.derivedNode(segmentationNode, caseState.RESULT_REFERENCE)
+        if table is None or table.GetNumberOfRows() == 0:
+            return "No recommendation for this case yet."
+        values = {table.GetCellText(row, 0): table.GetCellText(row, 1) for row in range(table.GetNumberOfRows())}
+        return f"{values.get('recommendation', '?')}: h = {values.get('interaction score h', '?')} ({table.GetName()})"
 
     def pickSlices(self, apNode, segmentationNode):
         """Mark the three largest tumour slices (markups points) and show the largest in the red view."""
@@ -327,9 +334,9 @@ class DELICAITELogic(ScriptedLoadableModuleLogic):
 
         if apNode is None or segmentationNode is None:
             raise ValueError("select the AP volume and the segmentation first")
-        existing = segmentationNode.GetNodeReference(SLICES_REFERENCE)
+        existing = caseState.derivedNode(segmentationNode, caseState.SLICES_REFERENCE)
         markups = slice_markups_node(slicer.mrmlScene, apNode, segmentationNode, node=existing)
-        segmentationNode.SetNodeReferenceID(SLICES_REFERENCE, markups.GetID())
+        caseState.setDerivedNode(segmentationNode, caseState.SLICES_REFERENCE, markups)
         slicer.modules.markups.logic().JumpSlicesToNthPointInMarkup(markups.GetID(), 0, True)
         return markups
 
@@ -349,8 +356,8 @@ class DELICAITELogic(ScriptedLoadableModuleLogic):
         frame = pd.DataFrame({"feature": pd.Series(list(features), dtype=object),
                               "value": pd.Series([float(v) for v in features.values()], dtype=float)})
         tableNode = table_node_from_frame(slicer.mrmlScene, frame, "DELICAITE features",
-                                          node=segmentationNode.GetNodeReference(FEATURES_REFERENCE))
-        segmentationNode.SetNodeReferenceID(FEATURES_REFERENCE, tableNode.GetID())
+                                          node=caseState.derivedNode(segmentationNode, caseState.FEATURES_REFERENCE))
+        caseState.setDerivedNode(segmentationNode, caseState.FEATURES_REFERENCE, tableNode)
         return tableNode
 
     @staticmethod
@@ -429,7 +436,7 @@ class DELICAITETest(ScriptedLoadableModuleTest):
         self.assertEqual({segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())},
                          {"Liver", "Tumor"})
 
-        status = logic.caseStatus(apNode, vpNode, segmentationNode, None)
+        status = logic.caseStatus(apNode, vpNode, segmentationNode)
         self.assertEqual([s for s in STEPS if status[s]], ["phases", "segment"])
         logic.setReviewed(segmentationNode, True)
         markups = logic.pickSlices(apNode, segmentationNode)
@@ -437,7 +444,7 @@ class DELICAITETest(ScriptedLoadableModuleTest):
         self.delayDisplay("Radiomics of both phases on the three slices")
         features = logic.computeFeatures(apNode, vpNode, segmentationNode)
         self.assertGreater(features.GetNumberOfRows(), 10)
-        status = logic.caseStatus(apNode, vpNode, segmentationNode, None)
+        status = logic.caseStatus(apNode, vpNode, segmentationNode)
         self.assertEqual([s for s in STEPS if not status[s]], ["recommend"])
 
     def test_demo_case(self):

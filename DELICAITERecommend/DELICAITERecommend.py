@@ -26,6 +26,7 @@ from slicer.util import VTKObservationMixin
 
 # The hub module's folder: Slicer puts every scripted module's folder on sys.path when it registers the
 # modules, before it parses any of them (a source tree and an installed extension alike).
+import DELICAITECommon.caseState as caseState
 import DELICAITECommon.support as DELICAITESupport
 
 # A layout with the red slice view and a plot view side by side (an id no standard layout uses).
@@ -67,12 +68,25 @@ class DELICAITERecommend(ScriptedLoadableModule):
 
 @parameterNodeWrapper
 class DELICAITERecommendParameterNode:
-    """What the module remembers in the scene: the case's nodes and the model folder."""
+    """What the module remembers in the scene: the case's nodes, the model folder, the clinical form as typed
+    (field name -> text; a checkbox "true"/"false") and the last result's nodes and output folder."""
 
     apVolume: slicer.vtkMRMLScalarVolumeNode
     vpVolume: slicer.vtkMRMLScalarVolumeNode
     segmentation: slicer.vtkMRMLSegmentationNode
     modelPath: pathlib.Path
+    clinicalForm: dict[str, str]
+    resultTable: slicer.vtkMRMLTableNode
+    driversTable: slicer.vtkMRMLTableNode
+    riskTable: slicer.vtkMRMLTableNode
+    riskChart: slicer.vtkMRMLPlotChartNode
+    driversChart: slicer.vtkMRMLPlotChartNode
+    outputFolder: pathlib.Path
+
+
+# DELICAITELib.mrml.result_nodes' keys -> the parameter node's fields
+RESULT_NODE_FIELDS = {"result_table": "resultTable", "drivers_table": "driversTable", "risk_table": "riskTable",
+                      "risk_chart": "riskChart", "drivers_chart": "driversChart"}
 
 
 class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableModuleWidget,
@@ -85,9 +99,10 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         self._kinds = {}         # field name -> "number" / "integer" / "checkbox" / "choice"
         self._messages = {}      # field name -> red QLabel under the input
         self._choiceValues = {}  # field name -> value of each combo box entry
-        self._result = None
-        self._nodes = {}
         self._formBuilt = False  # the clinical form needs DELICAITELib's packages
+        self._restoringForm = False
+        self._replacing = None   # the case's result table before this computation (replaced once it is done)
+        self.layoutKeeper = DELICAITESupport.LayoutKeeper()
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -112,8 +127,17 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
     # --- the parameter node ----------------------------------------------------------------------------
 
     def onParameterNodeReady(self):
-        if not self.modelPath():
+        if not self.modelPath() and self._formBuilt:  # the demo model's folder needs DELICAITELib
             self._parameterNode.modelPath = pathlib.Path(self.logic.demoModelPath())
+        self._restoreForm()
+        self._showResultTable(self._parameterNode.resultTable)
+
+    def resultNodes(self):
+        """The last result's nodes, kept in the parameter node: {} when there is none."""
+        parameters = self._parameterNode
+        if parameters is None or parameters.resultTable is None:
+            return {}
+        return {key: getattr(parameters, field) for key, field in RESULT_NODE_FIELDS.items()}
 
     def modelPath(self):
         """The chosen model folder as text; "" when none is chosen (an unset path reads ".")."""
@@ -134,19 +158,16 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         self.ui.computeButton.enabled = ready and self._formBuilt and not busy
         self.ui.fillDemoPatientButton.enabled = self.ui.clearClinicalButton.enabled = self._formBuilt
         self.ui.cancelButton.enabled = busy
-        self.ui.showChartButton.enabled = bool(self._nodes) and not busy
-        self.ui.exportReportButton.enabled = self._result is not None and not busy
-        self.ui.demoModelLabel.visible = self.logic.isDemoModel(self.modelPath())
+        self.ui.showChartButton.enabled = bool(self.resultNodes()) and not busy
+        self.ui.exportReportButton.enabled = self._outputFolder() is not None and not busy
+        self.ui.demoModelLabel.visible = self._formBuilt and self.logic.isDemoModel(self.modelPath())
+        self.ui.reviewStatusLabel.text = self.logic.reviewLine(parameters.segmentation if parameters else None)
 
     def beforeSceneClose(self):
         self.logic.cancel()
 
     def afterSceneClose(self):
-        self._result, self._nodes = None, {}
-        self.ui.resultTableView.setMRMLTableNode(None)
-        for label in (self.ui.pTaceValueLabel, self.ui.pHaicValueLabel, self.ui.hValueLabel,
-                      self.ui.recommendationValueLabel):
-            label.text = "–"
+        self._showResultTable(None)
 
     # --- the clinical form ---------------------------------------------------------------------------
 
@@ -154,7 +175,26 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         self._buildClinicalForm()
         self._formBuilt = True
         if self._parameterNode:
+            self.onParameterNodeReady()
             self.updateGUI()
+
+    def _restoreForm(self):
+        """The form as the scene kept it (its values are saved with the scene, as typed)."""
+        saved = self._parameterNode.clinicalForm if self._parameterNode else {}
+        if not self._formBuilt or not saved:
+            return
+        self._restoringForm = True
+        try:
+            self.setFormValues({name: (text == "true" if self._kinds[name] == "checkbox" else text)
+                                for name, text in saved.items() if name in self._inputs})
+        finally:
+            self._restoringForm = False
+
+    def _saveForm(self):
+        if self._parameterNode is None or self._restoringForm:
+            return
+        self._parameterNode.clinicalForm = {name: (("true" if value else "false") if isinstance(value, bool) else value)
+                                            for name, value in self.formValues().items()}
 
     def _buildClinicalForm(self):
         """One row per schema field: input, unit, and a red message line shown when the value is refused."""
@@ -168,6 +208,7 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
                 editor.connect("textChanged(QString)", lambda *args, name=field.name: self.onFieldEdited(name))
             elif field.kind == "checkbox":
                 editor = qt.QCheckBox()
+                editor.connect("toggled(bool)", lambda *args: self._saveForm())
             else:
                 # a required choice starts empty too, so nobody is "male" by default
                 choices = list(field.choices) if not field.required else [("", "— choose —"), *field.choices]
@@ -217,11 +258,13 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
                 editor.text = value
         for name in values:
             self._showMessage(name, None)
+        self._saveForm()
 
     def onFieldEdited(self, name):
         from DELICAITELib.clinical.form import check_field
 
         self._showMessage(name, check_field(name, self.formValues()[name]))
+        self._saveForm()
 
     def _showMessage(self, name, message):
         label = self._messages[name]
@@ -263,7 +306,12 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
             slicer.util.errorDisplay("Please correct the clinical data first:\n\n" + "\n".join(problems))
             return
         parameters = self._parameterNode
+        if not caseState.isReviewed(parameters.segmentation) and not slicer.util.confirmOkCancelDisplay(
+                f"{self.logic.reviewLine(parameters.segmentation)}\n\nThe recommendation rests on the tumour slices "
+                "of this segmentation. Compute anyway?", windowTitle="Segmentation not reviewed"):
+            return
         with slicer.util.tryWithErrorDisplay("Could not start the computation.", waitCursor=True):
+            self._replacing = caseState.derivedNode(parameters.segmentation, caseState.RESULT_REFERENCE)
             self.ui.progressBar.value = 0
             self.ui.statusLabel.text = "Starting..."
             self.logic.computeInBackground(parameters.apVolume, parameters.vpVolume, parameters.segmentation,
@@ -290,21 +338,43 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
             if failure != self.logic.CANCELLED:
                 slicer.util.errorDisplay(f"Computing the recommendation failed: {failure}")
             return
-        self.logic.removeResultNodes(self._nodes)  # one set of result nodes at a time
-        self._result, self._nodes = result, nodes
+        parameters = self._parameterNode
+        previous = self.resultNodes()
+        if previous and previous["result_table"] is self._replacing:  # one result per case, replaced when complete
+            self.logic.removeResultNodes(previous)
+        for key, field in RESULT_NODE_FIELDS.items():
+            setattr(parameters, field, nodes[key])
+        parameters.outputFolder = pathlib.Path(self.logic.lastOutDir)
         self._showResult(result, nodes)
         self.updateGUI()
 
-    def _showResult(self, result, nodes):
-        p = result.prediction
-        self.ui.progressBar.value = 100
-        self.ui.pTaceValueLabel.text = f"{p.risk.p_pd_tace:.1%}"
-        self.ui.pHaicValueLabel.text = f"{p.risk.p_pd_haic:.1%}"
+    def _outputFolder(self):
+        folder = str(self._parameterNode.outputFolder) if self._parameterNode else ""
+        return folder if folder not in ("", ".") and os.path.isdir(folder) else None
+
+    def _showResultTable(self, tableNode):
+        """The result's four lines and table from its table node (so a saved scene shows them again)."""
+        values = self.logic.resultValues(tableNode)
+        self.ui.resultTableView.setMRMLTableNode(tableNode if values else None)
+        if not values:
+            for label in (self.ui.pTaceValueLabel, self.ui.pHaicValueLabel, self.ui.hValueLabel,
+                          self.ui.recommendationValueLabel):
+                label.text = "–"
+            return
+        number = {quantity: value[1] for quantity, value in values.items()}
+        text = {quantity: value[0] for quantity, value in values.items()}
+        self.ui.pTaceValueLabel.text = f"{number['P(PD | TACE)']:.1%}"
+        self.ui.pHaicValueLabel.text = f"{number['P(PD | HAIC)']:.1%}"
         self.ui.hValueLabel.text = (
-            f"{p.score.h:+.2f}   ({p.score.interval_level:.0%} ensemble spread {p.score.lower:+.2f} to {p.score.upper:+.2f}; "
-            f"{p.score.training_percentile:.0f}th percentile of the training cohort)")
-        self.ui.recommendationValueLabel.text = f"{p.recommendation} ({p.reason})"
-        self.ui.resultTableView.setMRMLTableNode(nodes["result_table"])
+            f"{number['interaction score h']:+.2f}   ({number['h ensemble spread share']:.0%} ensemble spread "
+            f"{number['h ensemble spread lower']:+.2f} to {number['h ensemble spread upper']:+.2f}; "
+            f"{number['training percentile of h']:.0f}th percentile of the training cohort)")
+        self.ui.recommendationValueLabel.text = f"{text['recommendation']} ({text['why']})"
+
+    def _showResult(self, result, nodes):
+        self.ui.progressBar.value = 100
+        self._showResultTable(nodes["result_table"])
+        p = result.prediction
         notes = [f"Done. Output folder: {self.logic.lastOutDir}"]
         if p.imputed:
             notes.append(f"Not given, set to the {result.model.get('imputation', 'training value')}: " + ", ".join(p.imputed))
@@ -316,29 +386,31 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         self.logic.showLargestTumourSlice(self._parameterNode.apVolume, result)
 
     def onShowChartButton(self):
-        if not self._nodes:
+        nodes = self.resultNodes()
+        if not nodes:
             return
-        chart = self._nodes["risk_chart"] if self.ui.chartComboBox.currentIndex == 0 else self._nodes["drivers_chart"]
-        showChartInLayout(chart)
+        chart = nodes["risk_chart"] if self.ui.chartComboBox.currentIndex == 0 else nodes["drivers_chart"]
+        showChartInLayout(chart, self.layoutKeeper)
 
     def onExportReportButton(self):
         target = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), "Export the DELICAITE report to")
         if not target:
             return
         with slicer.util.tryWithErrorDisplay("Exporting the report failed.", waitCursor=True):
-            copied = self.logic.exportReport(self.logic.lastOutDir, target)
+            copied = self.logic.exportReport(self._outputFolder(), target)
             self.ui.statusLabel.text = f"Report exported to {target}: " + ", ".join(os.path.basename(p) for p in copied)
 
 
-def showChartInLayout(chartNode):
-    """Show ``chartNode`` in a plot view beside the red slice view (registers that layout once)."""
+def showChartInLayout(chartNode, layoutKeeper=None):
+    """Show ``chartNode`` in a plot view beside the red slice view (registers that layout once);
+    ``layoutKeeper`` (support.LayoutKeeper) gives the user's layout back when the module is left."""
     layoutManager = slicer.app.layoutManager()
     if layoutManager is None:  # no main window (e.g. Slicer --no-main-window)
         return None
     layoutNode = layoutManager.layoutLogic().GetLayoutNode()
     if not layoutNode.IsLayoutDescription(CHART_LAYOUT_ID):
         layoutNode.AddLayoutDescription(CHART_LAYOUT_ID, CHART_LAYOUT_XML)
-    layoutManager.setLayout(CHART_LAYOUT_ID)
+    (layoutKeeper or DELICAITESupport.LayoutKeeper()).switchTo(CHART_LAYOUT_ID)
     plotViewNode = layoutManager.plotWidget(0).mrmlPlotViewNode()
     plotViewNode.SetPlotChartNodeID(chartNode.GetID())
     return plotViewNode
@@ -391,7 +463,7 @@ class DELICAITERecommendLogic(ScriptedLoadableModuleLogic):
         outDir = str(outDir or tempfile.mkdtemp(prefix="DELICAITERecommend-"))
         write_case_outputs(run, outDir, engine.bundle.training_h)
         self.lastOutDir = outDir
-        return run.result, mrml.result_nodes(apNode.GetScene(), run.result)
+        return run.result, self._resultNodesOfCase(segmentationNode, run.result)
 
     def computeInBackground(self, apNode, vpNode, segmentationNode, clinical, modelPath, outDir=None,
                             onEvent=None, onDone=None):
@@ -419,7 +491,6 @@ class DELICAITERecommendLogic(ScriptedLoadableModuleLogic):
         except Exception:
             shutil.rmtree(workDir, ignore_errors=True)
             raise
-        scene = apNode.GetScene()
 
         def finished(job):
             shutil.rmtree(workDir, ignore_errors=True)
@@ -429,7 +500,7 @@ class DELICAITERecommendLogic(ScriptedLoadableModuleLogic):
                     from DELICAITELib.case import RESULT_FILE, CaseResult
 
                     result = CaseResult.read(os.path.join(outDir, RESULT_FILE))
-                    nodes = mrml.result_nodes(scene, result)
+                    nodes = self._resultNodesOfCase(segmentationNode, result)
                     self.lastOutDir = outDir
                 except Exception as error:  # noqa: BLE001 — e.g. the scene was closed meanwhile
                     result, nodes, failure = None, None, str(error)
@@ -443,6 +514,37 @@ class DELICAITERecommendLogic(ScriptedLoadableModuleLogic):
         from DELICAITELib.mrml.results import remove_result_nodes
 
         remove_result_nodes(nodes or {})
+
+    @staticmethod
+    def _resultNodesOfCase(segmentationNode, result):
+        """The result's nodes, made this case's result (on its segmentation: the hub's step 6 shows it)."""
+        from DELICAITELib import mrml
+
+        nodes = mrml.result_nodes(segmentationNode.GetScene(), result)
+        caseState.setDerivedNode(segmentationNode, caseState.RESULT_REFERENCE, nodes["result_table"])
+        return nodes
+
+    @staticmethod
+    def reviewLine(segmentationNode):
+        """One line on whether the segmentation was reviewed since its last automatic segmentation."""
+        if segmentationNode is None:
+            return ""
+        if caseState.isReviewed(segmentationNode):
+            return "Reviewed \u2713"
+        return ("Not marked reviewed: check it in the Segment Editor, then tick 'Segmentation reviewed' "
+                "in DELICAITE (step 3).")
+
+    @staticmethod
+    def resultValues(tableNode):
+        """{quantity: (text, number)} of a result table node (DELICAITELib.mrml.results.RESULT_ROWS); {} for
+        None or a table of another kind."""
+        if tableNode is None or tableNode.GetNumberOfColumns() < 3:
+            return {}
+        numbers = tableNode.GetTable().GetColumnByName("number")
+        if numbers is None:
+            return {}
+        return {tableNode.GetCellText(row, 0): (tableNode.GetCellText(row, 1), numbers.GetValue(row))
+                for row in range(tableNode.GetNumberOfRows())}
 
     @staticmethod
     def showLargestTumourSlice(apNode, result):

@@ -25,6 +25,7 @@ from slicer.util import VTKObservationMixin
 
 # The hub module's folder: Slicer puts every scripted module's folder on sys.path when it registers the
 # modules, before it parses any of them (a source tree and an installed extension alike).
+import DELICAITECommon.caseState as caseState
 import DELICAITECommon.support as DELICAITESupport
 
 DEVICE_CHOICES = ["Auto", "CPU", "CUDA"]
@@ -319,15 +320,18 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
         self.runner.cancel()
 
     def _writeLabel(self, volumeNode, segmentationNode, label):
+        """The automatic mask into the node (a new one when None): a new mask waits for a new review."""
         from DELICAITELib import mrml
 
         if segmentationNode is None:
-            return mrml.segmentation_node_from_label(volumeNode.GetScene(), label, volumeNode,
-                                                     f"{volumeNode.GetName()} segmentation")
-        if segmentationNode.GetDisplayNode() is None:
-            segmentationNode.CreateDefaultDisplayNodes()
-        segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
-        mrml.update_segmentation_node(segmentationNode, label)
+            segmentationNode = mrml.segmentation_node_from_label(volumeNode.GetScene(), label, volumeNode,
+                                                                 f"{volumeNode.GetName()} segmentation")
+        else:
+            if segmentationNode.GetDisplayNode() is None:
+                segmentationNode.CreateDefaultDisplayNodes()
+            segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(volumeNode)
+            mrml.update_segmentation_node(segmentationNode, label)
+        caseState.maskReplaced(segmentationNode)
         return segmentationNode
 
     @staticmethod
@@ -353,8 +357,7 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
         what, fix = self.CORRECTIONS[name]
         before = mrml.label_from_segmentation_node(segmentationNode, volumeNode)
         after = fix(corrections, before)
-        mrml.update_segmentation_node(segmentationNode, after)
-        self._remember(segmentationNode, volumeNode, before)
+        self._replaceMask(segmentationNode, volumeNode, before, after)
         return f"{what[0].upper()}{what[1:]}. {self._volumesMessage(after)}"
 
     def growTumourAt(self, segmentationNode, volumeNode, pointRAS):
@@ -365,16 +368,18 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
         before = mrml.label_from_segmentation_node(segmentationNode, volumeNode)
         image = mrml.image_from_volume_node(volumeNode)
         after = grow_seeded_tumours(image, before, [tuple(pointRAS)])
-        mrml.update_segmentation_node(segmentationNode, after)
-        self._remember(segmentationNode, volumeNode, before)
+        self._replaceMask(segmentationNode, volumeNode, before, after)
         r, a, s = pointRAS
         return f"Grew a tumour from R {r:.1f}, A {a:.1f}, S {s:.1f}. {self._volumesMessage(after)}"
 
-    def _remember(self, segmentationNode, volumeNode, before):
+    def _replaceMask(self, segmentationNode, volumeNode, before, after):
+        """A fix's mask into the node, undoable; slices, features and result of the old mask lapse."""
         from DELICAITELib import mrml
 
-        after = mrml.label_from_segmentation_node(segmentationNode, volumeNode)  # what the node holds now
-        self._undo = {segmentationNode: (before, volumeNode, self._digest(after))}  # one level, one node
+        mrml.update_segmentation_node(segmentationNode, after)
+        caseState.maskCorrected(segmentationNode)
+        now = mrml.label_from_segmentation_node(segmentationNode, volumeNode)  # what the node holds now
+        self._undo = {segmentationNode: (before, volumeNode, self._digest(now))}  # one level, one node
 
     @staticmethod
     def _digest(label):
@@ -403,6 +408,7 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
         if self._digest(mrml.label_from_segmentation_node(segmentationNode, volumeNode)) != digest:
             raise ValueError("the segmentation changed since the last fix, so that fix can no longer be undone")
         mrml.update_segmentation_node(segmentationNode, before)
+        caseState.maskCorrected(segmentationNode)
         return f"Undid the last fix. {self._volumesMessage(before)}"
 
     # ------------------------------------------------------------------ largest slices
@@ -410,15 +416,18 @@ class DELICAITESegmentLogic(ScriptedLoadableModuleLogic):
     def pickLargestSlices(self, volumeNode, segmentationNode, markupsNode=None, n=3):
         """Markups node with the ``n`` largest tumour slices (largest first) and their positions.
 
-        ``markupsNode``: refill this node instead of adding one. Positions are dicts with index,
-        area_mm2, ras and offset (see DELICAITELib.mrml.slices.slice_positions_ras).
+        ``markupsNode``: refill this node instead of adding one (by default the case's own slices node).
+        Positions are dicts with index, area_mm2, ras and offset (DELICAITELib.mrml.slices.slice_positions_ras).
+        The markups become the case's slices (caseState), which the hub's step 4 shows as done.
         """
         from DELICAITELib import mrml
         from DELICAITELib.mrml.slices import slice_markups_node, slice_positions_ras
 
         label = mrml.label_from_segmentation_node(segmentationNode, volumeNode)
         positions = slice_positions_ras(volumeNode, label, n)
+        markupsNode = markupsNode or caseState.derivedNode(segmentationNode, caseState.SLICES_REFERENCE)
         markupsNode = slice_markups_node(volumeNode.GetScene(), volumeNode, label, n, node=markupsNode)
+        caseState.setDerivedNode(segmentationNode, caseState.SLICES_REFERENCE, markupsNode)
         return markupsNode, positions
 
     def showSlice(self, volumeNode, position):

@@ -2,14 +2,22 @@
 real MRML classes of the slicer-core wheel: the ScriptedLoadableModule base classes, the parameter-node
 decorator, qt's timer (fired by hand) and the markups module's "jump slices" call.
 
+The parameter-node stand-in stores each typed field where Slicer's parameterNodeWrapper stores it in
+the real vtkMRMLScriptedModuleNode (a node field as a node reference named after the field, any other
+field as a text parameter), so saving and reloading a real scene shows what a module keeps across a
+save. It does not bind widgets (connectGui is Slicer's); the modules' self-tests run the real wrapper.
+
 `install_stand_ins(monkeypatch)` (behind the `app` fixture of conftest.py) puts a fresh scene in
 slicer.mrmlScene and the stand-ins in sys.modules; `load_module(name)` imports a module file such as DELICAITERecommend.py;
 `run_to_the_end(runner)` does what the GUI's timer does until a background job has reported back.
 """
 
 import importlib.util
+import json
+import pathlib
 import sys
 import types
+import typing
 import unittest
 from pathlib import Path
 
@@ -25,8 +33,62 @@ from DELICAITELib import mrml  # noqa: E402
 # ---- stand-ins for what only the Slicer application provides ---------------------------------------------
 
 class _ScriptedLoadableModuleLogic:
+    """getParameterNode as Slicer's: one vtkMRMLScriptedModuleNode per module, a singleton of the scene."""
+
     def __init__(self, parent=None):
-        pass
+        self.moduleName = type(self).__name__.removesuffix("Logic")
+
+    def getParameterNode(self):
+        scene = slicer.mrmlScene
+        node = scene.GetSingletonNode(self.moduleName, "vtkMRMLScriptedModuleNode")
+        if node is None:
+            node = slicer.vtkMRMLScriptedModuleNode()
+            node.SetSingletonTag(self.moduleName)
+            node.SetAttribute("ModuleName", self.moduleName)
+            node = scene.AddNode(node)
+        return node
+
+
+def _is_node_type(hint):
+    return isinstance(hint, type) and issubclass(hint, slicer.vtkMRMLNode)
+
+
+def _parameter_node_wrapper(cls):
+    """Typed fields on a vtkMRMLScriptedModuleNode: nodes as references, the rest as text parameters."""
+    hints = typing.get_type_hints(cls)
+
+    def field(name, hint):
+        default = getattr(cls, name, None)
+
+        def get(self):
+            if _is_node_type(hint):
+                return self.parameterNode.GetNodeReference(name)
+            text = self.parameterNode.GetParameter(name)
+            if text == "":
+                return dict(default or {}) if typing.get_origin(hint) is dict else default
+            if typing.get_origin(hint) is dict:
+                return json.loads(text)
+            return hint(text) if hint in (str, pathlib.Path, int, float) else text
+
+        def set(self, value):
+            if _is_node_type(hint):
+                self.parameterNode.SetNodeReferenceID(name, value.GetID() if value is not None else None)
+            elif typing.get_origin(hint) is dict:
+                self.parameterNode.SetParameter(name, json.dumps(dict(value), sort_keys=True))
+            else:
+                self.parameterNode.SetParameter(name, str(value))
+
+        return property(get, set)
+
+    def __init__(self, parameterNode):
+        self.parameterNode = parameterNode
+
+    members = {name: field(name, hint) for name, hint in hints.items()}
+    members.update(__init__=__init__, __doc__=cls.__doc__,
+                   connectGui=lambda self, gui: None, disconnectGui=lambda self, tag: None,
+                   AddObserver=lambda self, *args: self.parameterNode.AddObserver(*args),
+                   RemoveObserver=lambda self, *args: self.parameterNode.RemoveObserver(*args))
+    return type(cls.__name__, (), members)
 
 
 class _ScriptedLoadableModule:
@@ -87,7 +149,7 @@ def install_stand_ins(monkeypatch):
     base = _stub_module("slicer.ScriptedLoadableModule", ScriptedLoadableModule=_ScriptedLoadableModule,
                         ScriptedLoadableModuleWidget=_ScriptedLoadableModuleWidget, ScriptedLoadableModuleLogic=_ScriptedLoadableModuleLogic,
                         ScriptedLoadableModuleTest=unittest.TestCase)
-    wrapper = _stub_module("slicer.parameterNodeWrapper", parameterNodeWrapper=lambda cls: cls,
+    wrapper = _stub_module("slicer.parameterNodeWrapper", parameterNodeWrapper=_parameter_node_wrapper,
                            Choice=lambda choices: choices)
     monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", base)
     monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)

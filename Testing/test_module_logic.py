@@ -16,7 +16,7 @@ import SimpleITK as sitk
 slicer = pytest.importorskip("slicer", reason="the module Logic tests need the slicer-core wheel (pip install '.[test]')")
 
 from DELICAITELib import mrml  # noqa: E402
-from DELICAITELib.case import REPORT_FILES, CaseResult  # noqa: E402
+from DELICAITELib.case import REPORT_FILES  # noqa: E402
 from DELICAITELib.demo import DEMO_CLINICAL, write_demo_inputs  # noqa: E402
 from DELICAITELib.recommendation import RECOMMENDATIONS  # noqa: E402
 from DELICAITELib.io import label_volumes_ml, read_image, read_label  # noqa: E402
@@ -214,8 +214,8 @@ def test_hub_logic_walks_the_case_steps(app, phantom, phantom_nodes):
     logic = module.DELICAITELogic()
     ap, vp, truth = phantom_nodes
 
-    def done_steps(result_table=None):
-        status = logic.caseStatus(ap, vp, truth, result_table)
+    def done_steps():
+        status = logic.caseStatus(ap, vp, truth)
         return [step for step in module.STEPS if status[step]]
 
     assert done_steps() == ["phases", "segment"]
@@ -228,10 +228,7 @@ def test_hub_logic_walks_the_case_steps(app, phantom, phantom_nodes):
     assert len(frame) > 10 and frame["feature"].str.startswith(("AP_", "VP_")).all()
     assert np.isfinite(frame["value"]).all()
     assert done_steps() == ["phases", "segment", "correct", "slices", "features"]
-    result = mrml.result_table_node(app.scene, CaseResult.from_json({
-        "risk": {"p_pd_tace": 0.5, "p_pd_haic": 0.4}, "cutoff": 0.0,
-        "interaction_score": {"h": -0.4, "lower": -0.9, "upper": 0.1, "interval_level": 0.9, "training_percentile": 40.0}}))
-    assert done_steps(result) == list(module.STEPS)
+    assert logic.recommendationText(truth) == "No recommendation for this case yet."
 
 
 def test_hub_logic_runs_the_cohort_batch_in_the_background(app, tmp_path):

@@ -104,6 +104,37 @@ def openSegmentEditor(volumeNode, segmentationNode):
         editor.setMasterVolumeNode(volumeNode)
 
 
+class LayoutKeeper:
+    """Switches the view layout for a module and gives the user's own layout back when the module is left.
+
+    The layout before the first switch is remembered; ``restore`` puts it back only while the layout is still
+    the one switched to (a layout the user chose since is theirs, and kept)."""
+
+    def __init__(self):
+        self._previous = None
+        self._ours = None
+
+    def switchTo(self, layoutId):
+        import slicer
+
+        layoutManager = slicer.app.layoutManager()
+        if layoutManager is None:  # no main window (Slicer --no-main-window)
+            return False
+        if self._previous is None:
+            self._previous = layoutManager.layout
+        layoutManager.setLayout(layoutId)
+        self._ours = layoutId
+        return True
+
+    def restore(self):
+        import slicer
+
+        layoutManager = slicer.app.layoutManager()
+        if layoutManager is not None and self._previous is not None and layoutManager.layout == self._ours:
+            layoutManager.setLayout(self._previous)
+        self._previous = self._ours = None
+
+
 class ModuleWidgetSkeleton:
     """The part every DELICAITE module widget shares; mix it in first, before ScriptedLoadableModuleWidget
     and VTKObservationMixin.
@@ -111,12 +142,13 @@ class ModuleWidgetSkeleton:
     ``setupModuleUI`` loads the .ui; ``initializeParameterNode`` binds its widgets (dynamic property
     SlicerParameterName) to the Logic's typed parameter node (``logic.getParameterNode()``) and calls
     ``updateGUI`` whenever a parameter changes; entering the module, leaving it and closing the scene
-    are followed. A widget defines ``updateGUI(caller=None, event=None)`` and may define
-    ``onParameterNodeReady`` (defaults), ``beforeSceneClose`` (stop background work) and
-    ``afterSceneClose`` (clear what it shows)."""
+    are followed, and a layout switched through ``self.layoutKeeper`` is given back on leaving. A widget
+    defines ``updateGUI(caller=None, event=None)`` and may define ``onParameterNodeReady`` (defaults),
+    ``beforeSceneClose`` (stop background work) and ``afterSceneClose`` (clear what it shows)."""
 
     _parameterNode = None
     _parameterNodeGuiTag = None
+    layoutKeeper = None
 
     def setupModuleUI(self, uiPath):
         """Load ``uiPath`` (e.g. "UI/Module.ui") into the panel; returns the widgets by name."""
@@ -134,6 +166,11 @@ class ModuleWidgetSkeleton:
 
     def exit(self):
         self.setParameterNode(None)
+        self._restoreLayout()
+
+    def _restoreLayout(self):
+        if self.layoutKeeper is not None:
+            self.layoutKeeper.restore()
 
     def initializeParameterNode(self):
         self.setParameterNode(self.logic.getParameterNode())
@@ -154,6 +191,7 @@ class ModuleWidgetSkeleton:
     def onSceneStartClose(self, caller, event):
         self.beforeSceneClose()
         self.setParameterNode(None)
+        self._restoreLayout()
 
     def onSceneEndClose(self, caller, event):
         self.afterSceneClose()
