@@ -33,6 +33,7 @@ from DELICAITECommon.caseState import STEPS
 
 SAMPLE_NAME = "DELICAITEPhantom"
 DEVICE_CHOICES = ["cpu", "auto", "cuda"]
+RADIOMICS_ENGINE_ATTRIBUTE = "DELICAITE.RadiomicsEngine"  # on the features table: which engine made it
 
 
 class DELICAITE(ScriptedLoadableModule):
@@ -342,8 +343,9 @@ class DELICAITELogic(ScriptedLoadableModuleLogic):
 
     def computeFeatures(self, apNode, vpNode, segmentationNode, radiomicsEngine="auto"):
         """Radiomics of both phases on the three slices (the case engine's first two stages with the
-        bundled radiomics settings), as a table node (feature, value). ``radiomicsEngine``: auto (the one
-        installed, pyradiomics first), pyradiomics or mirp, as `delicaite cohort features` takes it."""
+        bundled radiomics settings), as a table node (feature, value) that records the engine which computed it
+        (attribute RADIOMICS_ENGINE_ATTRIBUTE, e.g. "mirp 2.5.0"). ``radiomicsEngine``: auto (the one installed,
+        pyradiomics first), pyradiomics or mirp, as `delicaite cohort features` takes it."""
         import pandas as pd
         from DELICAITELib import mrml
         from DELICAITELib.case import CaseEngine
@@ -358,6 +360,7 @@ class DELICAITELogic(ScriptedLoadableModuleLogic):
         tableNode = table_node_from_frame(slicer.mrmlScene, frame, "DELICAITE features",
                                           node=caseState.derivedNode(segmentationNode, caseState.FEATURES_REFERENCE))
         caseState.setDerivedNode(segmentationNode, caseState.FEATURES_REFERENCE, tableNode)
+        tableNode.SetAttribute(RADIOMICS_ENGINE_ATTRIBUTE, engine.feature_spec.radiomics_engine or "")
         return tableNode
 
     @staticmethod
