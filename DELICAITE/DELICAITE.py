@@ -17,7 +17,6 @@ from typing import Annotated
 
 import qt
 import slicer
-import vtk
 from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
@@ -94,7 +93,6 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
         VTKObservationMixin.__init__(self)  # addObserver / removeObservers
         self.logic = None
         self._updatingGUI = False
-        self._observedCase = None  # the segmentation node whose changes refresh the step statuses
         self.layoutKeeper = DELICAITESupport.LayoutKeeper()
 
     def setup(self):
@@ -136,7 +134,7 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
         self._updatingGUI = True
         try:
             apNode, vpNode, segmentationNode = self.caseNodes()
-            self._observeCase(segmentationNode)
+            self.followCase(segmentationNode)
             status = self.logic.caseStatus(apNode, vpNode, segmentationNode)
             for step in STEPS:
                 getattr(self.ui, step + "StatusLabel").text = "done \u2713" if status[step] else "to do"
@@ -158,19 +156,6 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
             self.ui.cancelCohortButton.enabled = running
         finally:
             self._updatingGUI = False
-
-    def _observeCase(self, segmentationNode):
-        """Refresh the statuses when another module (Segment, Recommend, the Segment Editor) changes the case."""
-        if segmentationNode is self._observedCase:
-            return
-        if self._observedCase is not None:
-            self.removeObserver(self._observedCase, vtk.vtkCommand.ModifiedEvent, self.updateGUI)
-        self._observedCase = segmentationNode
-        if segmentationNode is not None:
-            self.addObserver(segmentationNode, vtk.vtkCommand.ModifiedEvent, self.updateGUI)
-
-    def beforeSceneClose(self):
-        self._observeCase(None)
 
     def onLoadSample(self):
         if not DELICAITESupport.ensureLibrary(slicer.util.mainWindow(), "DELICAITE"):
@@ -239,7 +224,7 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
     @staticmethod
     def _chosenFolder(path):
         """A folder parameter as text; "" when none is chosen (an unset path reads ".")."""
-        return "" if str(path) in ("", ".") else str(path)
+        return "" if path is None or str(path) in ("", ".") else str(path)
 
     def onCohortEvent(self, event):
         self.ui.cohortLogText.appendPlainText(event.message)

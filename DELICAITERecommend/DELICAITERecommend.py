@@ -161,6 +161,7 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         self.ui.showChartButton.enabled = bool(self.resultNodes()) and not busy
         self.ui.exportReportButton.enabled = self._outputFolder() is not None and not busy
         self.ui.demoModelLabel.visible = self._formBuilt and self.logic.isDemoModel(self.modelPath())
+        self.followCase(parameters.segmentation if parameters else None)
         self.ui.reviewStatusLabel.text = self.logic.reviewLine(parameters.segmentation if parameters else None)
 
     def beforeSceneClose(self):
@@ -531,8 +532,8 @@ class DELICAITERecommendLogic(ScriptedLoadableModuleLogic):
             return ""
         if caseState.isReviewed(segmentationNode):
             return "Reviewed \u2713"
-        return ("Not marked reviewed: check it in the Segment Editor, then tick 'Segmentation reviewed' "
-                "in DELICAITE (step 3).")
+        return ("Not marked reviewed: check it in the Segment Editor, then tick 'I have reviewed the liver "
+                "and tumour segmentation' in DELICAITE (step 3).")
 
     @staticmethod
     def resultValues(tableNode):

@@ -5,7 +5,8 @@ decorator, qt's timer (fired by hand) and the markups module's "jump slices" cal
 The parameter-node stand-in stores each typed field where Slicer's parameterNodeWrapper stores it in
 the real vtkMRMLScriptedModuleNode (a node field as a node reference named after the field, any other
 field as a text parameter), so saving and reloading a real scene shows what a module keeps across a
-save. It does not bind widgets (connectGui is Slicer's); the modules' self-tests run the real wrapper.
+save. Its connectGui binds the three kinds of widget the .ui files bind (node selectors, combo boxes,
+path edits) both ways; the modules' self-tests run Slicer's real wrapper.
 
 `install_stand_ins(monkeypatch)` (behind the `app` fixture of conftest.py) puts a fresh scene in
 slicer.mrmlScene and the stand-ins in sys.modules; `load_module(name)` imports a module file such as DELICAITERecommend.py;
@@ -53,12 +54,51 @@ def _is_node_type(hint):
     return isinstance(hint, type) and issubclass(hint, slicer.vtkMRMLNode)
 
 
+def _connect_gui(wrapper, gui):
+    """Bind the widgets with a SlicerParameterName to the fields, both ways, as Slicer's connectors do for
+    the three kinds the modules use: node selectors, combo boxes (by text) and path edits."""
+    bound = [(w, w.property("SlicerParameterName")) for w in vars(gui).values()
+             if hasattr(w, "property") and w.property("SlicerParameterName")]
+
+    def to_widgets(*args):
+        for widget, name in bound:
+            value = getattr(wrapper, name)
+            widget.blockSignals(True)
+            if hasattr(widget, "setCurrentNode"):
+                widget.setCurrentNode(value)
+            elif hasattr(widget, "currentPath"):
+                widget.currentPath = "" if str(value) in ("", ".") else str(value)
+            else:
+                if widget.count == 0:  # a Choice fills an empty combo box with its values
+                    widget.addItems(wrapper.choices.get(name, []))
+                widget.setCurrentText(str(value))
+            widget.blockSignals(False)
+
+    for widget, name in bound:
+        if hasattr(widget, "setCurrentNode"):
+            widget.currentNodeChanged.connect(lambda node, n=name: setattr(wrapper, n, node))
+        elif hasattr(widget, "currentPath"):
+            widget.currentPathChanged.connect(lambda path, n=name: setattr(wrapper, n, pathlib.Path(path)))
+        else:
+            widget.currentTextChanged.connect(lambda text, n=name: setattr(wrapper, n, text))
+    to_widgets()
+    return wrapper.parameterNode.AddObserver("ModifiedEvent", to_widgets)
+
+
+def _disconnect_gui(wrapper, tag):
+    wrapper.parameterNode.RemoveObserver(tag)
+
+
 def _parameter_node_wrapper(cls):
     """Typed fields on a vtkMRMLScriptedModuleNode: nodes as references, the rest as text parameters."""
     hints = typing.get_type_hints(cls)
+    choices = {name: list(hint.__metadata__[0]) for name, hint in typing.get_type_hints(cls, include_extras=True).items()
+               if typing.get_origin(hint) is typing.Annotated}
 
     def field(name, hint):
-        default = getattr(cls, name, None)
+        # Slicer's unspecified defaults: "", 0, False, Path(), {}, and None for a node
+        unspecified = {str: "", int: 0, float: 0.0, bool: False, pathlib.Path: pathlib.Path()}.get(hint)
+        default = getattr(cls, name, unspecified)
 
         def get(self):
             if _is_node_type(hint):
@@ -68,6 +108,8 @@ def _parameter_node_wrapper(cls):
                 return dict(default or {}) if typing.get_origin(hint) is dict else default
             if typing.get_origin(hint) is dict:
                 return json.loads(text)
+            if hint is bool:
+                return text == "true"
             return hint(text) if hint in (str, pathlib.Path, int, float) else text
 
         def set(self, value):
@@ -76,7 +118,7 @@ def _parameter_node_wrapper(cls):
             elif typing.get_origin(hint) is dict:
                 self.parameterNode.SetParameter(name, json.dumps(dict(value), sort_keys=True))
             else:
-                self.parameterNode.SetParameter(name, str(value))
+                self.parameterNode.SetParameter(name, str(value).lower() if hint is bool else str(value))
 
         return property(get, set)
 
@@ -84,8 +126,7 @@ def _parameter_node_wrapper(cls):
         self.parameterNode = parameterNode
 
     members = {name: field(name, hint) for name, hint in hints.items()}
-    members.update(__init__=__init__, __doc__=cls.__doc__,
-                   connectGui=lambda self, gui: None, disconnectGui=lambda self, tag: None,
+    members.update(__init__=__init__, __doc__=cls.__doc__, choices=choices, connectGui=_connect_gui, disconnectGui=_disconnect_gui,
                    AddObserver=lambda self, *args: self.parameterNode.AddObserver(*args),
                    RemoveObserver=lambda self, *args: self.parameterNode.RemoveObserver(*args))
     return type(cls.__name__, (), members)
@@ -97,8 +138,22 @@ class _ScriptedLoadableModule:
 
 
 class _ScriptedLoadableModuleWidget:
+    """The module panel as Slicer gives it to a widget: ``parent`` (with ``isEntered``), its vertical
+    ``layout`` and ``resourcePath``. Needs the Qt shim as ``qt`` (slicer_qt.make_qt_module)."""
+
     def __init__(self, parent=None):
-        pass
+        import qt
+
+        self.parent = parent if parent is not None else qt.QWidget()
+        self.parent.isEntered = False
+        self.layout = qt.QVBoxLayout(self.parent)
+        self.moduleName = type(self).__name__.removesuffix("Widget")
+
+    def resourcePath(self, filename):
+        return str(PROJECT_ROOT / self.moduleName / "Resources" / filename)
+
+    def setup(self):
+        pass  # Slicer's adds the developer-mode Reload and Test buttons
 
 
 class _Recorder:

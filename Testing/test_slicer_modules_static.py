@@ -329,3 +329,26 @@ def test_the_extension_packages_an_existing_licence_and_readme():
         assert re.search(rf"set\(\s*{variable}\s+\$\{{CMAKE_CURRENT_SOURCE_DIR\}}/{re.escape(name)}\s*\)", top), variable
         assert (PROJECT_ROOT / name).is_file()
     assert "Apache License" in (PROJECT_ROOT / "LICENSE").read_text(encoding="utf-8")
+
+
+def _extension_setting(variable):
+    top = _strip_comments((PROJECT_ROOT / "CMakeLists.txt").read_text(encoding="utf-8"))
+    match = re.search(rf'set\(\s*{variable}\s+"([^"]*)"\s*\)', top)
+    assert match, f"{variable} is not set in CMakeLists.txt"
+    return match.group(1)
+
+
+def test_extension_metadata_points_at_files_of_this_repository():
+    """The Extensions Index checker rejects empty screenshot URLs; every URL must name a file we ship,
+    under the homepage's repository, and the declared dependency is the extension that installs torch."""
+    homepage = _extension_setting("EXTENSION_HOMEPAGE")
+    raw = homepage.replace("https://github.com/", "https://raw.githubusercontent.com/") + "/main/"
+    screenshots = _extension_setting("EXTENSION_SCREENSHOTURLS").split()
+    assert len(screenshots) == 3
+    for url in [_extension_setting("EXTENSION_ICONURL"), *screenshots]:
+        assert url.startswith(raw), url
+        path = PROJECT_ROOT / url[len(raw):]
+        assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{url}: no PNG at {path}"
+    assert {url.rsplit("/", 1)[-1] for url in screenshots} == {f"{m}.png" for m in ("DELICAITE", "DELICAITESegment",
+                                                                                   "DELICAITERecommend")}
+    assert _extension_setting("EXTENSION_DEPENDS") == "PyTorch"  # SlicerPyTorch: torch with a CPU/CUDA choice

@@ -148,6 +148,7 @@ class ModuleWidgetSkeleton:
 
     _parameterNode = None
     _parameterNodeGuiTag = None
+    _followedCase = None
     layoutKeeper = None
 
     def setupModuleUI(self, uiPath):
@@ -188,7 +189,21 @@ class ModuleWidgetSkeleton:
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUI)
         self.updateGUI()
 
+    def followCase(self, segmentationNode):
+        """Call ``updateGUI`` whenever this case's segmentation node changes (another module, the Segment
+        Editor, or the user marking it reviewed): its progress is kept there (caseState)."""
+        import vtk
+
+        if segmentationNode is self._followedCase:
+            return
+        if self._followedCase is not None:
+            self.removeObserver(self._followedCase, vtk.vtkCommand.ModifiedEvent, self.updateGUI)
+        self._followedCase = segmentationNode
+        if segmentationNode is not None:
+            self.addObserver(segmentationNode, vtk.vtkCommand.ModifiedEvent, self.updateGUI)
+
     def onSceneStartClose(self, caller, event):
+        self.followCase(None)
         self.beforeSceneClose()
         self.setParameterNode(None)
         self._restoreLayout()
