@@ -435,6 +435,15 @@ class DELICAITETest(ScriptedLoadableModuleTest):
         status = logic.caseStatus(apNode, vpNode, segmentationNode)
         self.assertEqual([s for s in STEPS if not status[s]], ["recommend"])
 
+        self.delayDisplay("The hub's parameter node keeps the case; a new automatic mask waits for a new review")
+        parameters = logic.getParameterNode()
+        parameters.segmentation = segmentationNode
+        self.assertIs(parameters.segmentation, segmentationNode)
+        caseState.maskReplaced(segmentationNode)
+        status = logic.caseStatus(apNode, vpNode, segmentationNode)
+        self.assertEqual([s for s in STEPS if status[s]], ["phases", "segment"])
+        self.assertIsNotNone(slicer.mrmlScene.GetNodeByID(markups.GetID()))  # lapsed, not deleted
+
     def test_demo_case(self):
         self.assertTrue(DELICAITESupport.ensureLibrary(moduleName="DELICAITE"))
         self.delayDisplay("Running the demo case through the core library")

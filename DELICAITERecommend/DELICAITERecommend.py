@@ -659,6 +659,9 @@ class DELICAITERecommendTest(ScriptedLoadableModuleTest):
         widget = slicer.modules.delicaiterecommend.widgetRepresentation().self()
         widget.onFillDemoPatient()
         self.assertEqual(validate_record(record_from_form(widget.formValues())), validate_record(DEMO_CLINICAL))
+        widget.initializeParameterNode()
+        widget.onFillDemoPatient()  # the form as typed goes into the parameter node, saved with the scene
+        self.assertEqual(widget._parameterNode.clinicalForm["afp"], widget.formValues()["afp"])
         self.assertEqual(widget.checkAllFields(), [])
         widget._inputs["alb"].text = "3.5 g/dL"  # textChanged runs the inline check
         self.assertIn("g/L", widget._messages["alb"].text)

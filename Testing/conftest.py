@@ -101,3 +101,27 @@ def app(monkeypatch):
     from slicer_stubs import install_stand_ins
 
     return install_stand_ins(monkeypatch)
+
+
+@pytest.fixture()
+def demo_case(app, tmp_path):
+    """The demo case (synthetic two-phase CT and its segmentation) as nodes of the app's scene: ap, vp,
+    segmentation, label (SimpleITK), paths (the files) and tumour (R, A, S of the tumour's centre)."""
+    import types
+
+    import numpy as np
+    import SimpleITK as sitk
+    from DELICAITELib import mrml
+    from DELICAITELib.demo import write_demo_inputs
+    from DELICAITELib.io import read_image, read_label
+    from DELICAITELib.mrml.volumes import ijk_to_ras
+
+    paths = write_demo_inputs(tmp_path / "demo_case")
+    ap_image = read_image(paths["ap"])
+    ap = mrml.volume_node_from_image(app.scene, ap_image, "phantom AP")
+    vp = mrml.volume_node_from_image(app.scene, read_image(paths["vp"]), "phantom VP")
+    label = read_label(paths["mask"], reference=ap_image)
+    segmentation = mrml.segmentation_node_from_label(app.scene, label, ap, "phantom segmentation")
+    tumour = np.argwhere(sitk.GetArrayViewFromImage(label) == 2).mean(axis=0)[::-1]  # (i, j, k)
+    return types.SimpleNamespace(ap=ap, vp=vp, segmentation=segmentation, label=label, paths=paths,
+                                 tumour=ijk_to_ras(ap, tumour))

@@ -14,22 +14,14 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="the module state tests need the slicer-core wheel (pip install '.[test]')")
 
 from DELICAITELib import mrml  # noqa: E402
-from DELICAITELib.demo import DEMO_CLINICAL, write_demo_inputs  # noqa: E402
-from DELICAITELib.io import read_image, read_label  # noqa: E402
+from DELICAITELib.demo import DEMO_CLINICAL  # noqa: E402
 
 from slicer_stubs import load_module  # noqa: E402
 
 
 @pytest.fixture()
-def case(app, tmp_path):
-    """The demo case's two phases and its segmentation, as nodes of the app's scene."""
-    paths = write_demo_inputs(tmp_path / "inputs")
-    ap_image = read_image(paths["ap"])
-    ap = mrml.volume_node_from_image(app.scene, ap_image, "AP")
-    vp = mrml.volume_node_from_image(app.scene, read_image(paths["vp"]), "VP")
-    label = read_label(paths["mask"], reference=ap_image)
-    segmentation = mrml.segmentation_node_from_label(app.scene, label, ap, "case segmentation")
-    return types.SimpleNamespace(ap=ap, vp=vp, segmentation=segmentation, label=label)
+def case(demo_case):
+    return demo_case
 
 
 @pytest.fixture()
@@ -104,7 +96,7 @@ def test_case_state_and_module_parameters_survive_saving_the_scene(app, case, mo
     hub_parameters = hub.getParameterNode()
     assert hub_parameters.parameterNode.GetScene() is reloaded
     assert [hub_parameters.apVolume.GetName(), hub_parameters.vpVolume.GetName(), hub_parameters.segmentation.GetName()] \
-        == ["AP", "VP", "case segmentation"]
+        == ["phantom AP", "phantom VP", "phantom segmentation"]
     assert (hub_parameters.casesDir, hub_parameters.device) == (tmp_path / "cases", "auto")
     assert _done(modules.hub, types.SimpleNamespace(ap=hub_parameters.apVolume, vp=hub_parameters.vpVolume,
                                                     segmentation=hub_parameters.segmentation)) \

@@ -21,13 +21,11 @@ import pytest
 import SimpleITK as sitk
 
 slicer = pytest.importorskip("slicer", reason="the module widget tests need the slicer-core wheel (pip install '.[test]')")
-pytest.importorskip("PySide6", reason="the module widget tests need PySide6 (pip install '.[test]')")
+pytest.importorskip("PySide6.QtWidgets", reason="the module widget tests need PySide6 with its system libraries (pip install '.[test]'; .ci/run installs them)")
 
 import slicer_qt  # noqa: E402
 from DELICAITELib import mrml  # noqa: E402
-from DELICAITELib.demo import DEMO_CLINICAL, write_demo_inputs  # noqa: E402
-from DELICAITELib.io import read_image, read_label  # noqa: E402
-from DELICAITELib.mrml.volumes import ijk_to_ras  # noqa: E402
+from DELICAITELib.demo import DEMO_CLINICAL  # noqa: E402
 from PySide6 import QtCore  # noqa: E402
 
 from slicer_stubs import load_module  # noqa: E402
@@ -61,17 +59,8 @@ def gui(app, monkeypatch):
 
 
 @pytest.fixture()
-def case(app, tmp_path):
-    """The demo case (synthetic two-phase CT, its segmentation) as nodes, and where its tumour is."""
-    paths = write_demo_inputs(tmp_path / "inputs")
-    ap_image = read_image(paths["ap"])
-    ap = mrml.volume_node_from_image(app.scene, ap_image, "phantom AP")
-    vp = mrml.volume_node_from_image(app.scene, read_image(paths["vp"]), "phantom VP")
-    label = read_label(paths["mask"], reference=ap_image)
-    segmentation = mrml.segmentation_node_from_label(app.scene, label, ap, "phantom segmentation")
-    tumour = np.argwhere(sitk.GetArrayViewFromImage(label) == 2).mean(axis=0)[::-1]  # (i, j, k)
-    return types.SimpleNamespace(ap=ap, vp=vp, segmentation=segmentation, label=label, paths=paths,
-                                 tumour=ijk_to_ras(ap, tumour))
+def case(demo_case):
+    return demo_case
 
 
 def open_module(gui, name):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("PySide6", reason="the Qt shim needs PySide6 (pip install '.[test]')")
+pytest.importorskip("PySide6.QtWidgets", reason="the Qt shim needs PySide6 with its system libraries (pip install '.[test]'; .ci/run installs libfontconfig1, libxkbcommon0, libglib2.0-0, libdbus-1-3)")
 pytest.importorskip("slicer", reason="the Qt shim tests need the slicer-core wheel (pip install '.[test]')")
 
 import slicer  # noqa: E402
