@@ -28,6 +28,7 @@ from slicer.util import VTKObservationMixin
 # modules, before it parses any of them (a source tree and an installed extension alike).
 import DELICAITECommon.caseState as caseState
 import DELICAITECommon.support as DELICAITESupport
+from DELICAITECommon.clinicalForm import ClinicalForm
 
 # A layout with the red slice view and a plot view side by side (an id no standard layout uses).
 CHART_LAYOUT_ID = 15701
@@ -95,12 +96,7 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self._inputs = {}        # field name -> input widget
-        self._kinds = {}         # field name -> "number" / "integer" / "checkbox" / "choice"
-        self._messages = {}      # field name -> red QLabel under the input
-        self._choiceValues = {}  # field name -> value of each combo box entry
-        self._formBuilt = False  # the clinical form needs DELICAITELib's packages
-        self._restoringForm = False
+        self.form = None         # the clinical form: built once DELICAITELib's packages import
         self._replacing = None   # the case's result table before this computation (replaced once it is done)
         self.layoutKeeper = DELICAITESupport.LayoutKeeper()
 
@@ -127,9 +123,10 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
     # --- the parameter node ----------------------------------------------------------------------------
 
     def onParameterNodeReady(self):
-        if not self.modelPath() and self._formBuilt:  # the demo model's folder needs DELICAITELib
+        if not self.modelPath() and self.form:  # the demo model's folder needs DELICAITELib
             self._parameterNode.modelPath = pathlib.Path(self.logic.demoModelPath())
-        self._restoreForm()
+        if self.form and self._parameterNode.clinicalForm:
+            self.form.restore(self._parameterNode.clinicalForm)
         self._showResultTable(self._parameterNode.resultTable)
 
     def resultNodes(self):
@@ -155,12 +152,12 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         parameters = self._parameterNode
         busy = self.logic.isRunning()
         ready = bool(parameters and parameters.apVolume and parameters.segmentation and self.modelPath())
-        self.ui.computeButton.enabled = ready and self._formBuilt and not busy
-        self.ui.fillDemoPatientButton.enabled = self.ui.clearClinicalButton.enabled = self._formBuilt
+        self.ui.computeButton.enabled = ready and self.form is not None and not busy
+        self.ui.fillDemoPatientButton.enabled = self.ui.clearClinicalButton.enabled = self.form is not None
         self.ui.cancelButton.enabled = busy
         self.ui.showChartButton.enabled = bool(self.resultNodes()) and not busy
         self.ui.exportReportButton.enabled = self._outputFolder() is not None and not busy
-        self.ui.demoModelLabel.visible = self._formBuilt and self.logic.isDemoModel(self.modelPath())
+        self.ui.demoModelLabel.visible = self.form is not None and self.logic.isDemoModel(self.modelPath())
         self.followCase(parameters.segmentation if parameters else None)
         self.ui.reviewStatusLabel.text = self.logic.reviewLine(parameters.segmentation if parameters else None)
 
@@ -173,127 +170,28 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
     # --- the clinical form ---------------------------------------------------------------------------
 
     def onPackagesReady(self):
-        self._buildClinicalForm()
-        self._formBuilt = True
+        self.form = ClinicalForm(self.ui.clinicalFormGroupBox.layout(), onChanged=self._saveForm)
         if self._parameterNode:
             self.onParameterNodeReady()
             self.updateGUI()
 
-    def _restoreForm(self):
-        """The form as the scene kept it (its values are saved with the scene, as typed)."""
-        saved = self._parameterNode.clinicalForm if self._parameterNode else {}
-        if not self._formBuilt or not saved:
-            return
-        self._restoringForm = True
-        try:
-            self.setFormValues({name: (text == "true" if self._kinds[name] == "checkbox" else text)
-                                for name, text in saved.items() if name in self._inputs})
-        finally:
-            self._restoringForm = False
+    def formValues(self):
+        return self.form.values()
 
     def _saveForm(self):
-        if self._parameterNode is None or self._restoringForm:
-            return
-        self._parameterNode.clinicalForm = {name: (("true" if value else "false") if isinstance(value, bool) else value)
-                                            for name, value in self.formValues().items()}
-
-    def _buildClinicalForm(self):
-        """One row per schema field: input, unit, and a red message line shown when the value is refused."""
-        from DELICAITELib.clinical.form import form_fields
-
-        formLayout = self.ui.clinicalFormGroupBox.layout()
-        for field in form_fields():
-            if field.kind in ("number", "integer"):
-                editor = qt.QLineEdit()
-                editor.placeholderText = field.placeholder
-                editor.connect("textChanged(QString)", lambda *args, name=field.name: self.onFieldEdited(name))
-            elif field.kind == "checkbox":
-                editor = qt.QCheckBox()
-                editor.connect("toggled(bool)", lambda *args: self._saveForm())
-            else:
-                # a required choice starts empty too, so nobody is "male" by default
-                choices = list(field.choices) if not field.required else [("", "— choose —"), *field.choices]
-                editor = qt.QComboBox()
-                for _, text in choices:
-                    editor.addItem(text)
-                self._choiceValues[field.name] = [value for value, _ in choices]
-                editor.connect("currentIndexChanged(int)", lambda *args, name=field.name: self.onFieldEdited(name))
-            editor.toolTip = field.tooltip
-            row = qt.QWidget()
-            grid = qt.QGridLayout(row)
-            grid.setContentsMargins(0, 0, 0, 0)
-            grid.addWidget(editor, 0, 0)
-            if field.unit:
-                grid.addWidget(qt.QLabel(field.unit), 0, 1)
-            message = qt.QLabel()
-            message.styleSheet = "color: #c0392b;"
-            message.wordWrap = True
-            message.visible = False
-            grid.addWidget(message, 1, 0, 1, 2)
-            formLayout.addRow(f"{field.label}{' *' if field.required else ''}:", row)
-            self._inputs[field.name] = editor
-            self._kinds[field.name] = field.kind
-            self._messages[field.name] = message
-
-    def formValues(self):
-        """What the form holds: text for numbers, bool for checkboxes, the value of the chosen entry."""
-        values = {}
-        for name, editor in self._inputs.items():
-            kind = self._kinds[name]
-            if kind == "checkbox":
-                values[name] = bool(editor.checked)
-            elif kind == "choice":
-                values[name] = self._choiceValues[name][max(editor.currentIndex, 0)]
-            else:
-                values[name] = editor.text
-        return values
-
-    def setFormValues(self, values):
-        for name, value in values.items():
-            editor, kind = self._inputs[name], self._kinds[name]
-            if kind == "checkbox":
-                editor.checked = bool(value)
-            elif kind == "choice":
-                editor.currentIndex = self._choiceValues[name].index(value)
-            else:
-                editor.text = value
-        for name in values:
-            self._showMessage(name, None)
-        self._saveForm()
-
-    def onFieldEdited(self, name):
-        from DELICAITELib.clinical.form import check_field
-
-        self._showMessage(name, check_field(name, self.formValues()[name]))
-        self._saveForm()
-
-    def _showMessage(self, name, message):
-        label = self._messages[name]
-        label.text = message or ""
-        label.visible = bool(message)
-
-    def checkAllFields(self):
-        """Show every field's message; return the list of messages (empty when the form is complete)."""
-        from DELICAITELib.clinical.form import check_field
-
-        problems = []
-        for name, value in self.formValues().items():
-            message = check_field(name, value)
-            self._showMessage(name, message)
-            if message:
-                problems.append(message)
-        return problems
+        if self._parameterNode is not None:
+            self._parameterNode.clinicalForm = self.form.savedValues()
 
     def onFillDemoPatient(self):
         from DELICAITELib.clinical.form import form_values
         from DELICAITELib.demo import DEMO_CLINICAL
 
-        self.setFormValues(form_values(DEMO_CLINICAL))
+        self.form.setValues(form_values(DEMO_CLINICAL))
 
     def onClearClinical(self):
         from DELICAITELib.clinical.form import form_values
 
-        self.setFormValues(form_values({}))
+        self.form.setValues(form_values({}))
 
     # --- compute (in a background process) ---------------------------------------------------------------
 
@@ -302,7 +200,7 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
             return
         from DELICAITELib.clinical.form import record_from_form
 
-        problems = self.checkAllFields()
+        problems = self.form.checkAll()
         if problems:
             slicer.util.errorDisplay("Please correct the clinical data first:\n\n" + "\n".join(problems))
             return
@@ -662,11 +560,11 @@ class DELICAITERecommendTest(ScriptedLoadableModuleTest):
         widget.initializeParameterNode()
         widget.onFillDemoPatient()  # the form as typed goes into the parameter node, saved with the scene
         self.assertEqual(widget._parameterNode.clinicalForm["afp"], widget.formValues()["afp"])
-        self.assertEqual(widget.checkAllFields(), [])
-        widget._inputs["alb"].text = "3.5 g/dL"  # textChanged runs the inline check
-        self.assertIn("g/L", widget._messages["alb"].text)
-        widget._inputs["alb"].text = "38.5"
-        self.assertEqual(widget._messages["alb"].text, "")
+        self.assertEqual(widget.form.checkAll(), [])
+        widget.form.inputs["alb"].text = "3.5 g/dL"  # textChanged runs the inline check
+        self.assertIn("g/L", widget.form.messages["alb"].text)
+        widget.form.inputs["alb"].text = "38.5"
+        self.assertEqual(widget.form.messages["alb"].text, "")
         widget.onClearClinical()
-        self.assertIn("AFP is required", widget.checkAllFields())
+        self.assertIn("AFP is required", widget.form.checkAll())
         self.delayDisplay("Test passed")

@@ -192,9 +192,9 @@ def test_recommend_panel_keeps_its_form_asks_about_review_and_shows_the_result(g
     form = dict(panel._parameterNode.clinicalForm)
     assert form["afp"] and form == {k: (("true" if v else "false") if isinstance(v, bool) else v)
                                     for k, v in panel.formValues().items()}
-    panel._inputs["alb"].text = "3.5 g/dL"  # a unit the form refuses, inline
-    assert "g/L" in panel._messages["alb"].text and not panel._messages["alb"].isHidden()
-    panel._inputs["alb"].text = form["alb"]
+    panel.form.inputs["alb"].text = "3.5 g/dL"  # a unit the form refuses, inline
+    assert "g/L" in panel.form.messages["alb"].text and not panel.form.messages["alb"].isHidden()
+    panel.form.inputs["alb"].text = form["alb"]
 
     # Another panel on the same scene (a reopened scene) shows the form as it was typed.
     gui.widgets.pop("DELICAITERecommend")
