@@ -3,10 +3,9 @@
 One row per field: its input (a line for numbers, a box for yes/no, a list for choices), its unit, and a
 red line under it that says why a value is refused, as soon as it is typed. What is typed is kept as text
 (``savedValues``) so the module's parameter node keeps it with the scene, and ``restore`` shows it again.
-Needs DELICAITELib's packages: the module builds the form once they import.
+Needs DELICAITELib's packages: the module builds the form once they import. Qt is imported where it is
+used, as in support.py.
 """
-
-import qt
 
 
 class ClinicalForm:
@@ -25,6 +24,8 @@ class ClinicalForm:
             self._addRow(formLayout, field)
 
     def _addRow(self, formLayout, field):
+        import qt
+
         if field.kind in ("number", "integer"):
             editor = qt.QLineEdit()
             editor.placeholderText = field.placeholder
