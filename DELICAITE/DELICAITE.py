@@ -206,7 +206,7 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
 
     def onRunCohort(self):
         parameters = self._parameterNode
-        casesDir, outDir = (self._chosenFolder(parameters.casesDir), self._chosenFolder(parameters.outputDir))
+        casesDir, outDir = DELICAITESupport.pathText(parameters.casesDir), DELICAITESupport.pathText(parameters.outputDir)
         if not casesDir or not outDir:
             slicer.util.errorDisplay("Choose a cases folder and an output folder.")
             return
@@ -220,11 +220,6 @@ class DELICAITEWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLoadableMod
             self.logic.startCohortJob(casesDir, outDir, device=parameters.device, onEvent=self.onCohortEvent,
                                       onDone=self.onCohortDone)
         self.updateGUI()
-
-    @staticmethod
-    def _chosenFolder(path):
-        """A folder parameter as text; "" when none is chosen (an unset path reads ".")."""
-        return "" if path is None or str(path) in ("", ".") else str(path)
 
     def onCohortEvent(self, event):
         self.ui.cohortLogText.appendPlainText(event.message)
@@ -309,10 +304,11 @@ class DELICAITELogic(ScriptedLoadableModuleLogic):
     def recommendationText(segmentationNode):
         """One line on what DELICAITE Recommend found for this case, read from its result table."""
         table = caseState.derivedNode(segmentationNode, caseState.RESULT_REFERENCE)
-        if table is None or table.GetNumberOfRows() == 0:
+        rows = caseState.resultRows(table)
+        if not rows:
             return "No recommendation for this case yet."
-        values = {table.GetCellText(row, 0): table.GetCellText(row, 1) for row in range(table.GetNumberOfRows())}
-        return f"{values.get('recommendation', '?')}: h = {values.get('interaction score h', '?')} ({table.GetName()})"
+        text = {quantity: value for quantity, (value, _) in rows.items()}
+        return f"{text.get('recommendation', '?')}: h = {text.get('interaction score h', '?')} ({table.GetName()})"
 
     def pickSlices(self, apNode, segmentationNode):
         """Mark the three largest tumour slices (markups points) and show the largest in the red view."""

@@ -137,9 +137,8 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         return {key: getattr(parameters, field) for key, field in RESULT_NODE_FIELDS.items()}
 
     def modelPath(self):
-        """The chosen model folder as text; "" when none is chosen (an unset path reads ".")."""
-        path = str(self._parameterNode.modelPath) if self._parameterNode else ""
-        return "" if path in ("", ".") else path
+        """The chosen model folder as text; "" when none is chosen."""
+        return DELICAITESupport.pathText(self._parameterNode.modelPath if self._parameterNode else None)
 
     def setCaseNodes(self, apNode, vpNode, segmentationNode):
         """Called by the DELICAITE hub: this case's nodes."""
@@ -248,8 +247,8 @@ class DELICAITERecommendWidget(DELICAITESupport.ModuleWidgetSkeleton, ScriptedLo
         self.updateGUI()
 
     def _outputFolder(self):
-        folder = str(self._parameterNode.outputFolder) if self._parameterNode else ""
-        return folder if folder not in ("", ".") and os.path.isdir(folder) else None
+        folder = DELICAITESupport.pathText(self._parameterNode.outputFolder if self._parameterNode else None)
+        return folder if folder and os.path.isdir(folder) else None
 
     def _showResultTable(self, tableNode):
         """The result's four lines and table from its table node (so a saved scene shows them again)."""
@@ -435,15 +434,8 @@ class DELICAITERecommendLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def resultValues(tableNode):
-        """{quantity: (text, number)} of a result table node (DELICAITELib.mrml.results.RESULT_ROWS); {} for
-        None or a table of another kind."""
-        if tableNode is None or tableNode.GetNumberOfColumns() < 3:
-            return {}
-        numbers = tableNode.GetTable().GetColumnByName("number")
-        if numbers is None:
-            return {}
-        return {tableNode.GetCellText(row, 0): (tableNode.GetCellText(row, 1), numbers.GetValue(row))
-                for row in range(tableNode.GetNumberOfRows())}
+        """{quantity: (text, number)} of a result table node; {} for None or a table of another kind."""
+        return caseState.resultRows(tableNode)
 
     @staticmethod
     def showLargestTumourSlice(apNode, result):

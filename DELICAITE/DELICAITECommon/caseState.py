@@ -24,7 +24,6 @@ def isReviewed(segmentationNode):
 
 def setReviewed(segmentationNode, reviewed):
     segmentationNode.SetAttribute(REVIEWED_ATTRIBUTE, "true" if reviewed else "false")
-    segmentationNode.Modified()  # attributes alone do not notify the modules that show the status
 
 
 def maskReplaced(segmentationNode):
@@ -36,8 +35,7 @@ def maskReplaced(segmentationNode):
 def maskCorrected(segmentationNode):
     """The mask changed under a fix: slices, features and result were computed from the old one."""
     for role in DERIVED_REFERENCES:
-        segmentationNode.RemoveNodeReferenceIDs(role)
-    segmentationNode.Modified()
+        segmentationNode.RemoveNodeReferenceIDs(role)  # fires ModifiedEvent, as SetAttribute does
 
 
 def derivedNode(segmentationNode, role):
@@ -47,6 +45,16 @@ def derivedNode(segmentationNode, role):
 
 def setDerivedNode(segmentationNode, role, node):
     segmentationNode.SetNodeReferenceID(role, node.GetID() if node is not None else None)
+
+
+def resultRows(tableNode):
+    """{quantity: (text, number)} of a result table (DELICAITELib.mrml.results.RESULT_ROWS: quantity, value,
+    number); {} for None or a table of another kind."""
+    numbers = tableNode.GetTable().GetColumnByName("number") if tableNode is not None else None
+    if numbers is None:
+        return {}
+    return {tableNode.GetCellText(row, 0): (tableNode.GetCellText(row, 1), numbers.GetValue(row))
+            for row in range(tableNode.GetNumberOfRows())}
 
 
 def caseStatus(apNode, segmentationNode):

@@ -91,6 +91,11 @@ class DependencyPanel:
         self.refresh()
 
 
+def pathText(path):
+    """A path parameter as text; "" when none is chosen (an unset pathlib.Path parameter reads ".")."""
+    return "" if path is None or str(path) in ("", ".") else str(path)
+
+
 def openSegmentEditor(volumeNode, segmentationNode):
     """Switch to the Segment Editor with this segmentation and its source volume selected."""
     import slicer
